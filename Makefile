@@ -1,0 +1,57 @@
+# afterhours — `make help` lists the targets.
+SHELL := /bin/bash
+PY310 := $(shell pyenv prefix 3.10.13 2>/dev/null)/bin/python3.10
+VENV := .venv
+BIN := $(VENV)/bin
+export RASA_TELEMETRY_ENABLED := false
+export UV_PYTHON_DOWNLOADS := never
+export TF_CPP_MIN_LOG_LEVEL := 2
+
+.PHONY: help setup lock up model train demo run test test-fast lint heldout clean
+
+help: ## show this help
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(BIN)/afterhours ## install uv and the environment (Python 3.10) from requirements.lock
+
+$(BIN)/afterhours: requirements.lock pyproject.toml
+	@command -v uv >/dev/null || python3 -m pip install --quiet uv
+	@test -x "$(PY310)" || { echo "Python 3.10 not found (pyenv prefix 3.10.13)"; exit 1; }
+	uv venv --quiet --allow-existing -p "$(PY310)" $(VENV)
+	uv pip install --quiet -p $(BIN)/python -r requirements.lock
+	uv pip install --quiet -p $(BIN)/python --no-deps -e .
+	@touch $@
+
+lock: ## re-resolve requirements.lock from pyproject.toml (exact pins, no addresses)
+	uv pip compile --quiet -p "$(PY310)" pyproject.toml --extra dev -o requirements.lock
+
+model: setup ## train the model if models/ has none
+	@ls models/*.tar.gz >/dev/null 2>&1 || $(BIN)/afterhours train
+
+train: setup ## train the model (always)
+	$(BIN)/afterhours train --force
+
+demo: model ## replay the shipped night through the real pipeline
+	$(BIN)/afterhours demo
+
+up: demo ## set up, train if needed, show the demo night, then run the product (Ctrl-C stops)
+	$(BIN)/afterhours run
+
+run: model ## run the Rasa server, the action server and the scheduler
+	$(BIN)/afterhours run
+
+test: setup ## the whole test suite (what CI runs)
+	$(BIN)/pytest -q
+
+test-fast: setup ## the suite without the slow (model-training) tests
+	$(BIN)/pytest -q -m "not slow"
+
+heldout: model ## replay the held-out set and print the quality report
+	$(BIN)/python -m tests.heldout.evaluate
+
+lint: setup ## ruff and mypy
+	$(BIN)/ruff check .
+	$(BIN)/mypy bot actions handoff
+
+clean: ## remove runtime data (var/) and trained models
+	rm -rf var models

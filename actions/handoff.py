@@ -1,0 +1,208 @@
+"""Handing a conversation to a person: the ticket, the promise, and silence until released."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import EventType, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.responses import ResponseBook, day_phrase, time_phrase
+from bot.settings import Brand, database_url, load_brand
+from handoff.departments import department_for
+from handoff.priority import need_for
+from handoff.queue import HandoffQueue
+from handoff.transcript import Entry
+
+logger = logging.getLogger(__name__)
+
+PUBLIC = "public"
+PRIVATE = "private"
+
+_queues: dict[str, HandoffQueue] = {}
+_queues_lock = threading.Lock()
+
+
+def queue() -> HandoffQueue:
+    """The queue of this process, created (and migrated) on first use."""
+    url = database_url()
+    with _queues_lock:
+        if url not in _queues:
+            _queues[url] = HandoffQueue.from_url(url, migrate=True)
+        return _queues[url]
+
+
+def parse_time(raw: Any, default: datetime | None = None) -> datetime:
+    """An aware datetime from an ISO 8601 string or a UNIX timestamp."""
+    if isinstance(raw, str):
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            if parsed.tzinfo is not None:
+                return parsed
+        except ValueError:
+            pass
+    if isinstance(raw, (int, float)):
+        return datetime.fromtimestamp(raw, tz=timezone.utc)
+    return default or datetime.now(timezone.utc)
+
+
+def transcript_from(tracker: Tracker) -> list[Entry]:
+    """The conversation so far, from the Rasa tracker, as queue transcript entries."""
+    entries: list[Entry] = []
+    for event in tracker.events:
+        kind = event.get("event")
+        if kind not in ("user", "bot") or not (event.get("text") or kind == "user"):
+            continue
+        metadata = dict(event.get("metadata") or {})
+        at = parse_time(metadata.get("at"), parse_time(event.get("timestamp")))
+        if kind == "user":
+            parse = event.get("parse_data") or {}
+            entries.append(
+                Entry(
+                    at=at,
+                    author="customer",
+                    text=event.get("text") or "",
+                    personal_data=list(parse.get("personal_data") or []),
+                    metadata={k: v for k, v in metadata.items() if k != "at"} | {"at": at.isoformat()},
+                )
+            )
+        else:
+            entries.append(
+                Entry(
+                    at=at,
+                    author="bot",
+                    text=event.get("text") or "",
+                    personal_data=[],
+                    metadata={"visibility": metadata.get("visibility")},
+                )
+            )
+    return entries
+
+
+def holidays_skipped(brand: Brand, start: datetime, eta: datetime) -> list[date]:
+    """Holidays between a message and the promised time that the desk would otherwise open on."""
+    calendar = brand.calendar()
+    zone = eta.tzinfo
+    day = start.astimezone(zone).date()
+    skipped = []
+    while day < eta.date():
+        if calendar.is_holiday(day) and brand.desk_hours.get(day.strftime("%A").lower()):
+            skipped.append(day)
+        day += timedelta(days=1)
+    return skipped
+
+
+def promise_text(book: ResponseBook, brand: Brand, reason: str, language: str, locale: str,
+                 at: datetime, eta: datetime, in_hours: bool) -> str:
+    """What the customer is told: when a person will answer, in their language and locale."""
+    if in_hours or reason == "in_hours":
+        return book.text("utter_handoff_in_hours", language) or ""
+    name = f"utter_handoff_{reason}" if book.has(f"utter_handoff_{reason}") else "utter_handoff_complex"
+    text = book.text(name, language, eta_day=day_phrase(eta, locale), eta_time=time_phrase(eta, locale))
+    parts = [text or ""]
+    for holiday in holidays_skipped(brand, at, eta)[:1]:
+        note = book.text("utter_handoff_holiday_note", language, holiday_name=day_phrase(holiday, locale))
+        if note:
+            parts.append(note)
+    return " ".join(p for p in parts if p)
+
+
+class ActionHandoff(Action):
+    """Opens (or joins) the conversation's ticket and tells the customer when a person answers."""
+
+    def name(self) -> str:
+        """The action's name in the domain."""
+        return "action_handoff"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        """Creates the ticket, sends the promise, pauses the bot for this conversation."""
+        brand = load_brand()
+        triage = dict(tracker.get_slot("triage") or {})
+        language = triage.get("language") or tracker.get_slot("language") or brand.default_language
+        locale = triage.get("locale") or brand.locale_for(language)
+        reasons = list(triage.get("reasons") or ["complex"])
+        metadata = tracker.latest_message.get("metadata") or {}
+        at = parse_time(triage.get("at") or metadata.get("at"))
+        eta = brand.calendar().reply_eta(at)
+        in_hours = bool(triage.get("in_hours"))
+        public = bool(metadata.get("public"))
+        book = ResponseBook(domain, brand.default_language)
+        topic = triage.get("suggested_topic")
+
+        ticket = queue().open_ticket(
+            channel=str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest"),
+            conversation_id=tracker.sender_id,
+            customer=str(metadata.get("sender") or tracker.sender_id),
+            public=public,
+            language=language,
+            locale=locale,
+            reasons=reasons,
+            need=need_for(reasons, triage.get("emotion")),
+            department=department_for(topic or triage.get("intent"), brand.departments),
+            topic=topic,
+            suggested_answer=book.answer_for(topic, language),
+            reply_eta=eta,
+            created_at=at,
+            transcript=transcript_from(tracker),
+        )
+        promise = promise_text(book, brand, reasons[0], language, locale, at, eta, in_hours)
+        if public and triage.get("move_to_private"):
+            has_data = bool((tracker.latest_message.get("personal_data") or []))
+            public_reply = "utter_public_data_warning" if has_data else "utter_move_to_dm"
+            dispatcher.utter_message(text=book.text(public_reply, language), visibility=PUBLIC)
+            opening = book.text("utter_dm_followup_private", language) or ""
+            dispatcher.utter_message(text=f"{opening} {promise}".strip(), visibility=PRIVATE)
+        else:
+            dispatcher.utter_message(text=promise)
+
+        triage.update(ticket=ticket.id, reply_eta=eta.isoformat(), reasons=list(ticket.reasons))
+        return [SlotSet("handoff_ticket", ticket.id), SlotSet("triage", triage)]
+
+
+class ActionAppendToTicket(Action):
+    """Adds a message of a handed-off conversation to its ticket; the bot says nothing."""
+
+    def name(self) -> str:
+        """The action's name in the domain."""
+        return "action_append_to_ticket"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[EventType]:
+        """Appends the latest customer message and raises the ticket's need if it got worse."""
+        ticket_id = tracker.get_slot("handoff_ticket")
+        latest = tracker.latest_message or {}
+        metadata = latest.get("metadata") or {}
+        at = parse_time(metadata.get("at"))
+        emotion = (latest.get("emotion") or {}).get("label")
+        entry = Entry(
+            at=at,
+            author="customer",
+            text=latest.get("text") or "",
+            personal_data=list(latest.get("personal_data") or []),
+            metadata={k: v for k, v in metadata.items() if k != "at"} | {"at": at.isoformat()},
+        )
+        service = queue()
+        ticket = service.get(int(ticket_id)) if ticket_id is not None else None
+        if ticket is None or ticket.status == "resolved":
+            # Released without the slot being cleared: the message must not be lost, so it
+            # opens a new ticket through the normal handoff path.
+            logger.warning("Conversation %s had no open ticket; opening one", tracker.sender_id)
+            return [SlotSet("handoff_ticket", None)] + await ActionHandoff().run(dispatcher, tracker, domain)
+        extra_need = need_for(list(ticket.reasons) + (["emotional"] if emotion else []), emotion)
+        ticket = service.append(ticket.id, [entry], need=min(extra_need, ticket.need))
+        triage = dict(tracker.get_slot("triage") or {})
+        triage.update(
+            decision="handoff",
+            reasons=list(ticket.reasons),
+            ticket=ticket.id,
+            reply_eta=ticket.reply_eta.isoformat() if ticket.reply_eta else None,
+            followup=True,
+        )
+        return [SlotSet("triage", triage)]

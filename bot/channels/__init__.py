@@ -1,0 +1,1 @@
+"""Rasa channel connectors and the output channel that renders replies per channel."""

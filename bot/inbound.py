@@ -1,0 +1,63 @@
+"""What every channel does to a customer's message before Rasa sees it."""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+# Customers' messages are kept whole: a 10,000-character message reaches the ticket intact. Only
+# characters that carry no meaning and break logs or terminals are removed.
+_KEEP_CONTROLS = {"\n", "\t"}
+
+
+def clean_text(text: str) -> str:
+    """Normalises a customer's text: NFC, no control or format characters, trimmed.
+
+    Args:
+        text: The text as the platform delivered it.
+
+    Returns:
+        The text Rasa reads.
+    """
+    text = unicodedata.normalize("NFC", text)
+    kept = []
+    for char in text:
+        category = unicodedata.category(char)
+        if char in _KEEP_CONTROLS or category not in ("Cc", "Cs", "Co", "Cn"):
+            kept.append(char)
+    return "".join(kept).replace("\t", " ").strip()
+
+
+@dataclass(frozen=True)
+class Inbound:
+    """One customer message as a channel hands it to Rasa."""
+
+    channel: str
+    sender: str
+    text: str
+    public: bool
+    at: datetime
+    platform: dict[str, Any] | None = None
+
+    @property
+    def conversation_id(self) -> str:
+        """Rasa's sender id: one conversation per customer per channel."""
+        return f"{self.channel}:{self.sender}"
+
+    def metadata(self) -> dict[str, Any]:
+        """The `UserMessage` metadata every channel sends (see DEVELOPERS.md)."""
+        at = self.at if self.at.tzinfo else self.at.replace(tzinfo=timezone.utc)
+        value: dict[str, Any] = {
+            "channel": self.channel,
+            "public": self.public,
+            "sender": self.sender,
+            "at": at.isoformat(),
+        }
+        if self.platform:
+            value["platform"] = self.platform
+        cleaned = clean_text(self.text)
+        if cleaned != self.text:
+            value["raw_text"] = self.text
+        return value

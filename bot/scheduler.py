@@ -1,0 +1,64 @@
+"""Timed work around the queue: the morning digest at each desk opening and the promise watch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from handoff.calendar import BusinessCalendar
+from handoff.queue import HandoffQueue
+
+logger = logging.getLogger("afterhours.scheduler")
+
+
+def digest_text(counts: dict[str, Any]) -> str:
+    """One line summing up the queue: waiting by reason and department, overdue."""
+    by_reason = ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_reason") or {}).items())) or "none"
+    by_department = ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_department") or {}).items())) or "none"
+    return (
+        f"{counts.get('waiting', 0)} waiting (by reason: {by_reason}; by department: {by_department}); "
+        f"{counts.get('overdue', 0)} past their promised time"
+    )
+
+
+def morning_digest(queue: HandoffQueue, say: Callable[[str], None] = logger.info) -> None:
+    """Reports the queue as the desk opens."""
+    say("desk opening: " + digest_text(queue.counts(now=datetime.now(timezone.utc))))
+
+
+def watch_promises(queue: HandoffQueue, say: Callable[[str], None] = logger.warning) -> None:
+    """Warns while tickets are past the time the customer was promised."""
+    overdue = queue.counts(now=datetime.now(timezone.utc)).get("overdue", 0)
+    if overdue:
+        say(f"{overdue} ticket(s) past their promised reply time")
+
+
+def schedule_next_opening(scheduler: BackgroundScheduler, calendar: BusinessCalendar,
+                          queue: HandoffQueue, now: datetime | None = None) -> datetime:
+    """Schedules the digest at the desk's next opening; each run schedules the following one."""
+    moment = (now or datetime.now(timezone.utc)) + timedelta(seconds=1)
+    opening = calendar.next_opening(moment)
+    if opening <= moment:  # open right now: the next opening is after today's closing
+        opening = calendar.next_opening(moment + timedelta(hours=1))
+        while opening <= moment:
+            opening = calendar.next_opening(opening + timedelta(hours=1))
+
+    def run() -> None:
+        morning_digest(queue)
+        schedule_next_opening(scheduler, calendar, queue)
+
+    scheduler.add_job(run, "date", run_date=opening, id="morning_digest", replace_existing=True)
+    return opening
+
+
+def start_scheduler(calendar: BusinessCalendar, queue: HandoffQueue) -> BackgroundScheduler:
+    """Starts the scheduler with the queue's jobs."""
+    scheduler = BackgroundScheduler(timezone=calendar.timezone)
+    scheduler.add_job(watch_promises, "interval", minutes=15, args=[queue], id="watch_promises")
+    scheduler.start()
+    schedule_next_opening(scheduler, calendar, queue)
+    return scheduler

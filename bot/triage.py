@@ -1,0 +1,198 @@
+"""The three decisions — answer, handoff with a reason, ignore with a reason — as one pure function.
+
+`TriagePolicy` (bot/policy.py) collects the signals of a message from the tracker and calls
+:func:`decide`; the result is stored in the `triage` slot, where the actions and replay read it.
+Nothing here imports Rasa, so the rules are unit-tested without a model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Decision = Literal["answer", "handoff", "ignore"]
+
+ANSWER = "answer"
+HANDOFF = "handoff"
+IGNORE = "ignore"
+
+# The order in which handoff reasons are reported: the first one found is the ticket's primary reason.
+REASON_ORDER = ("emotional", "human_requested", "private", "complex", "in_hours")
+
+# Emotion labels (bot/nlu/emotion.py) that make a message a case for a person.
+EMOTIONAL_LABELS = frozenset({"anger", "distress", "churn_threat", "complaint_threat"})
+
+
+@dataclass(frozen=True)
+class IntentRules:
+    """Which intents the bot answers, hands off or ignores (configured in config.yml)."""
+
+    answer: frozenset[str] = frozenset({"faq", "greet", "thanks", "goodbye", "bot_challenge"})
+    handoff: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "request_human": "human_requested",
+            "complaint": "emotional",
+            "account_request": "private",
+            "not_helpful": "complex",
+            "out_of_scope": "complex",
+            "nlu_fallback": "complex",
+        }
+    )
+    ignore: Mapping[str, str] = field(
+        default_factory=lambda: {
+            "spam": "spam",
+            "abuse": "abuse",
+            "acknowledge": "no_reply_needed",
+        }
+    )
+    retrieval_intent: str = "faq"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """How sure the bot must be before it answers."""
+
+    intent: float = 0.45
+    faq: float = 0.5
+    faq_ambiguity: float = 0.1
+    max_answerable_length: int = 600
+
+
+@dataclass(frozen=True)
+class Signals:
+    """Everything known about one inbound message when the bot decides."""
+
+    text: str
+    intent: str | None
+    intent_confidence: float
+    faq_topic: str | None = None
+    faq_confidence: float = 0.0
+    faq_runner_up: float = 0.0
+    language: str = "en"
+    personal_data: Sequence[Mapping[str, Any]] = ()
+    emotion: str | None = None
+    addressed: bool = True
+    public: bool = False
+    in_hours: bool = False
+    answer_in_hours: bool = False
+    answered_topics: Sequence[str] = ()
+
+
+@dataclass(frozen=True)
+class Triage:
+    """What the bot decided for one message."""
+
+    decision: Decision
+    reasons: tuple[str, ...] = ()
+    topic: str | None = None
+    suggested_topic: str | None = None
+    language: str = "en"
+    move_to_private: bool = False
+
+    @property
+    def reason(self) -> str | None:
+        """The primary reason (handoff or ignore), or None for an answer."""
+        return self.reasons[0] if self.reasons else None
+
+    def as_slot(self, **extra: Any) -> dict[str, Any]:
+        """The JSON value stored in the `triage` slot."""
+        value = asdict(self)
+        value["reasons"] = list(self.reasons)
+        value.update(extra)
+        return value
+
+
+def answer_topic(signals: Signals, rules: IntentRules) -> str | None:
+    """The topic the bot would answer with: the FAQ sub-intent or the small-talk intent."""
+    if signals.intent == rules.retrieval_intent:
+        return signals.faq_topic
+    if signals.intent in rules.answer:
+        return signals.intent
+    return None
+
+
+def _is_blank(text: str) -> bool:
+    return not text or not text.strip()
+
+
+def decide(
+    signals: Signals,
+    rules: IntentRules | None = None,
+    thresholds: Thresholds | None = None,
+) -> Triage:
+    """Decides what the bot does with one message.
+
+    The order matters: a post not addressed to the brand is never answered; spam and abuse are
+    ignored; then every handoff reason that applies is collected (the first is the primary);
+    only a confident, routine, out-of-hours message is answered.
+
+    Args:
+        signals: What the NLU and the channel know about the message.
+        rules: Which intents are answered, handed off or ignored.
+        thresholds: Confidence limits.
+
+    Returns:
+        The decision with its reasons and topic.
+    """
+    rules = rules or IntentRules()
+    thresholds = thresholds or Thresholds()
+    language = signals.language
+    has_personal_data = bool(signals.personal_data)
+
+    if signals.public and not signals.addressed:
+        return Triage(IGNORE, ("not_addressed",), language=language)
+    if _is_blank(signals.text):
+        return Triage(IGNORE, ("no_reply_needed",), language=language)
+
+    intent = signals.intent or "nlu_fallback"
+    emotional = signals.emotion in EMOTIONAL_LABELS
+    if intent in rules.ignore:
+        reason = rules.ignore[intent]
+        # An "ok" carrying anger or personal data is not nothing; spam and abuse stay ignored.
+        if reason != "no_reply_needed" or not (emotional or has_personal_data):
+            return Triage(IGNORE, (reason,), language=language)
+
+    reasons: list[str] = []
+    if emotional:
+        reasons.append("emotional")
+    if intent in rules.handoff:
+        reasons.append(rules.handoff[intent])
+    if has_personal_data:
+        reasons.append("private")
+
+    topic = answer_topic(signals, rules)
+    if intent in rules.answer:
+        if signals.intent_confidence < thresholds.intent:
+            reasons.append("complex")
+        if intent == rules.retrieval_intent and (
+            topic is None
+            or signals.faq_confidence < thresholds.faq
+            or signals.faq_confidence - signals.faq_runner_up < thresholds.faq_ambiguity
+        ):
+            # Not sure which question it is, or it asks several things at once.
+            reasons.append("complex")
+        if intent == rules.retrieval_intent and topic and topic in signals.answered_topics:
+            # The same question again after the bot answered it: the answer did not help.
+            reasons.append("complex")
+        if len(signals.text) > thresholds.max_answerable_length:
+            reasons.append("complex")
+    elif intent not in rules.handoff and intent not in rules.ignore:
+        # An intent the rules do not know: never guess.
+        reasons.append("complex")
+
+    suggested = topic if intent in rules.answer else None
+    if not reasons and intent in rules.answer and signals.in_hours and not signals.answer_in_hours:
+        reasons.append("in_hours")
+
+    if reasons:
+        ordered = tuple(sorted(set(reasons), key=REASON_ORDER.index))
+        move = signals.public and (has_personal_data or bool({"private", "emotional"} & set(ordered)))
+        return Triage(
+            HANDOFF,
+            ordered,
+            suggested_topic=suggested,
+            language=language,
+            move_to_private=move,
+        )
+    return Triage(ANSWER, topic=topic, suggested_topic=topic, language=language)

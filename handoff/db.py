@@ -1,0 +1,104 @@
+"""Engines, sessions and schema migrations for the queue's database (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+__all__ = ["MIGRATIONS_DIR", "VERSION_TABLE", "make_engine", "migrate", "session_factory"]
+
+#: The Alembic scripts shipped inside the package (so migrating works from an installed wheel).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Alembic's version table; named for the queue so it can share a database with the tracker store.
+VERSION_TABLE = "handoff_alembic_version"
+# Any constant: serialises concurrent `migrate` calls of several servers on one PostgreSQL.
+_PG_MIGRATION_LOCK_KEY = 0x68616E64  # "hand"
+# How long a SQLite writer waits for another one before giving up, in seconds.
+_SQLITE_BUSY_TIMEOUT = 30
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    """Set up a SQLite connection: WAL lets readers run beside the writer; FKs cascade."""
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT * 1000}")
+    finally:
+        cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine for the queue's database.
+
+    SQLite gets WAL, foreign keys and a busy timeout on every connection and may be used from
+    several threads; an in-memory SQLite database is shared by all threads (one connection).
+    Other databases get ``pool_pre_ping`` so a restarted server does not break the first request.
+
+    Args:
+        url: A SQLAlchemy URL, e.g. ``sqlite:///queue.db`` or ``postgresql://user@host/db``.
+
+    Returns:
+        A 2.0-style (``future=True``) engine.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        kwargs: dict[str, Any] = {
+            "connect_args": {"check_same_thread": False, "timeout": _SQLITE_BUSY_TIMEOUT}
+        }
+        if parsed.database in (None, "", ":memory:"):
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(parsed, future=True, **kwargs)
+        event.listen(engine, "connect", _sqlite_on_connect)
+        return engine
+    return create_engine(parsed, future=True, pool_pre_ping=True)
+
+
+def session_factory(engine: Engine) -> sessionmaker:
+    """Return a session factory whose objects stay usable after commit and close.
+
+    Args:
+        engine: The queue's engine.
+
+    Returns:
+        A ``sessionmaker`` producing 2.0-style sessions with ``expire_on_commit=False``.
+    """
+    return sessionmaker(bind=engine, class_=Session, future=True, expire_on_commit=False)
+
+
+def _alembic_config(connection: Any) -> Any:
+    from alembic.config import Config  # imported late: only migrations need Alembic
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(url_or_engine: str | Engine) -> None:
+    """Bring the queue's schema to the newest migration (``alembic upgrade head``).
+
+    Safe to call at every start-up; on PostgreSQL concurrent callers wait for each other.
+
+    Args:
+        url_or_engine: A database URL or an engine.
+    """
+    from alembic import command
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Held until commit: two servers starting together must not both create tables.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
+                )
+            command.upgrade(_alembic_config(connection), "head")
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()

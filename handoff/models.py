@@ -1,0 +1,195 @@
+"""The queue's tables: tickets and their transcripts.
+
+Portable types only, so the same schema runs on SQLite and PostgreSQL. Every datetime is stored
+in UTC and comes back as an aware UTC datetime on every database (:class:`UTCDateTime`).
+The schema itself is created by the Alembic migrations in ``handoff/migrations``; keep both in step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapped, declarative_base, relationship
+from sqlalchemy.types import TypeDecorator
+
+from handoff.transcript import mask
+
+__all__ = [
+    "Base",
+    "STATUSES",
+    "OPEN_STATUSES",
+    "Ticket",
+    "TranscriptEntry",
+    "UTCDateTime",
+]
+
+#: Ticket statuses.
+STATUSES: tuple[str, ...] = ("open", "claimed", "resolved")
+#: Statuses of a ticket that still waits for the desk (one per conversation at most).
+OPEN_STATUSES: tuple[str, ...] = ("open", "claimed")
+
+# Named constraints keep migrations reproducible across databases.
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base: Any = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+class UTCDateTime(TypeDecorator):
+    """An aware datetime stored as UTC; naive datetimes are refused.
+
+    PostgreSQL gets ``timestamp with time zone``; SQLite, which has no time zones, gets the naive
+    UTC wall time, which also sorts correctly as text.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        """Convert an aware datetime to UTC for storage."""
+        if value is None:
+            return None
+        if not isinstance(value, dt.datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: give it a time zone")
+        value = value.astimezone(dt.timezone.utc)
+        if dialect.name == "postgresql":
+            return value
+        return value.replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        """Return the stored value as an aware UTC datetime."""
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.timezone.utc)
+        return value.astimezone(dt.timezone.utc)
+
+
+def _in_list(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+_OPEN_WHERE = text(_in_list("status", OPEN_STATUSES))
+
+
+class Ticket(Base):
+    """A conversation handed to the desk.
+
+    ``reasons`` is a list of handoff reasons, the primary first. ``need`` is 1 (most urgent) .. 4.
+    ``reply_eta`` is the time the customer was promised an answer.
+    """
+
+    __tablename__ = "handoff_tickets"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", STATUSES), name="status"),
+        CheckConstraint("need BETWEEN 1 AND 4", name="need"),
+        # One waiting ticket per conversation, enforced by the database so that two servers
+        # handing off the same conversation at once cannot both open one.
+        Index(
+            "uq_handoff_tickets_open_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=_OPEN_WHERE,
+            postgresql_where=_OPEN_WHERE,
+        ),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = Column(String(32), nullable=False)
+    conversation_id: Mapped[str] = Column(String(255), nullable=False, index=True)
+    customer: Mapped[str] = Column(String(255), nullable=False)
+    public: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    language: Mapped[str] = Column(String(16), nullable=False)
+    locale: Mapped[str] = Column(String(32), nullable=False)
+    reasons: Mapped[list[str]] = Column(JSON, nullable=False)
+    need: Mapped[int] = Column(Integer, nullable=False)
+    department: Mapped[str] = Column(String(64), nullable=False)
+    topic: Mapped[str | None] = Column(String(128), nullable=True)
+    suggested_answer: Mapped[str | None] = Column(Text, nullable=True)
+    status: Mapped[str] = Column(String(16), nullable=False, default="open", index=True)
+    created_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    updated_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    reply_eta: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    claimed_by: Mapped[str | None] = Column(String(128), nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    resolved_intent: Mapped[str | None] = Column(String(128), nullable=True)
+    last_customer_message_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+
+    transcript: Mapped[list[TranscriptEntry]] = relationship(
+        "TranscriptEntry",
+        back_populates="ticket",
+        order_by="TranscriptEntry.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    @property
+    def primary_reason(self) -> str | None:
+        """The first (main) handoff reason."""
+        return self.reasons[0] if self.reasons else None
+
+    def __repr__(self) -> str:
+        return (
+            f"<Ticket {self.id} {self.status} {self.channel}:{self.conversation_id} "
+            f"need={self.need} reasons={self.reasons}>"
+        )
+
+
+class TranscriptEntry(Base):
+    """One line of a ticket's transcript.
+
+    The ``metadata`` column is mapped as ``meta`` (``metadata`` is reserved by SQLAlchemy).
+    ``text`` is stored as written; show :attr:`masked_text` by default.
+    """
+
+    __tablename__ = "handoff_transcript_entries"
+    __table_args__ = (
+        UniqueConstraint("ticket_id", "position", name="uq_handoff_transcript_entries_position"),
+        CheckConstraint("author IN ('customer', 'bot', 'agent')", name="author"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = Column(
+        Integer, ForeignKey("handoff_tickets.id", ondelete="CASCADE"), nullable=False
+    )
+    position: Mapped[int] = Column(Integer, nullable=False)
+    at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    author: Mapped[str] = Column(String(16), nullable=False)
+    text: Mapped[str] = Column(Text, nullable=False)
+    personal_data: Mapped[list[dict[str, Any]]] = Column(JSON, nullable=False, default=list)
+    meta: Mapped[dict[str, Any]] = Column("metadata", JSON, nullable=False, default=dict)
+
+    ticket: Mapped[Ticket] = relationship("Ticket", back_populates="transcript")
+
+    @property
+    def masked_text(self) -> str:
+        """The text with its personal data replaced by labels such as ``[iban]``."""
+        return mask(self.text, self.personal_data or ())
+
+    def __repr__(self) -> str:
+        return f"<TranscriptEntry {self.ticket_id}#{self.position} {self.author} {self.at}>"
