@@ -135,6 +135,22 @@ class ActionHandoff(Action):
         book = ResponseBook(domain, brand.default_language)
         topic = triage.get("suggested_topic")
 
+        promise = promise_text(book, brand, reasons[0], language, locale, at, eta, in_hours)
+        replies: list[tuple[str, str | None]] = []
+        if public and triage.get("move_to_private"):
+            has_data = bool(tracker.latest_message.get("personal_data") or [])
+            public_reply = "utter_public_data_warning" if has_data else "utter_move_to_dm"
+            replies.append((book.text(public_reply, language) or "", PUBLIC))
+            opening = book.text("utter_dm_followup_private", language) or ""
+            replies.append((f"{opening} {promise}".strip(), PRIVATE))
+        else:
+            replies.append((promise, None))
+
+        # The ticket's transcript is the tracker's conversation plus what the bot says now.
+        transcript = transcript_from(tracker) + [
+            Entry(at=at, author="bot", text=text, personal_data=[], metadata={"visibility": visibility})
+            for text, visibility in replies
+        ]
         ticket = queue().open_ticket(
             channel=str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest"),
             conversation_id=tracker.sender_id,
@@ -149,17 +165,13 @@ class ActionHandoff(Action):
             suggested_answer=book.answer_for(topic, language),
             reply_eta=eta,
             created_at=at,
-            transcript=transcript_from(tracker),
+            transcript=transcript,
         )
-        promise = promise_text(book, brand, reasons[0], language, locale, at, eta, in_hours)
-        if public and triage.get("move_to_private"):
-            has_data = bool((tracker.latest_message.get("personal_data") or []))
-            public_reply = "utter_public_data_warning" if has_data else "utter_move_to_dm"
-            dispatcher.utter_message(text=book.text(public_reply, language), visibility=PUBLIC)
-            opening = book.text("utter_dm_followup_private", language) or ""
-            dispatcher.utter_message(text=f"{opening} {promise}".strip(), visibility=PRIVATE)
-        else:
-            dispatcher.utter_message(text=promise)
+        for text, visibility in replies:
+            if visibility:
+                dispatcher.utter_message(text=text, visibility=visibility)
+            else:
+                dispatcher.utter_message(text=text)
 
         triage.update(ticket=ticket.id, reply_eta=eta.isoformat(), reasons=list(ticket.reasons))
         return [SlotSet("handoff_ticket", ticket.id), SlotSet("triage", triage)]

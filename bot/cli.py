@@ -29,7 +29,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from bot.replay import NoModelError, run_replay
 
     try:
-        results = run_replay(
+        results, stats = run_replay(
             Path(args.input), Path(args.out), db_url=args.db,
             model=Path(args.model) if args.model else None, progress=not args.quiet,
         )
@@ -37,7 +37,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(error, file=sys.stderr)
         return 2
     errors = sum(1 for r in results if r.error)
-    print(f"{len(results)} lines replayed, {errors} with errors -> {args.out}", file=sys.stderr)
+    print(
+        f"{len(results)} lines replayed, {errors} with errors -> {args.out}\n"
+        f"model loaded in {stats.load_seconds:.1f} s; {stats.messages} messages in "
+        f"{stats.replay_seconds:.1f} s ({stats.per_second:.1f} messages/s after load)",
+        file=sys.stderr,
+    )
     return 0
 
 

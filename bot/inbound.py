@@ -8,12 +8,13 @@ from datetime import datetime, timezone
 from typing import Any
 
 # Customers' messages are kept whole: a 10,000-character message reaches the ticket intact. Only
-# characters that carry no meaning and break logs or terminals are removed.
+# characters that carry no meaning and break logs or terminals are removed. Unassigned code points
+# ("Cn") are kept: Python 3.10 knows Unicode 13, so newer emoji (🫠 🫶 🩷) look unassigned to it.
 _KEEP_CONTROLS = {"\n", "\t"}
 
 
 def clean_text(text: str) -> str:
-    """Normalises a customer's text: NFC, no control or format characters, trimmed.
+    """Normalises a customer's text: NFC, no control characters or lone surrogates, trimmed.
 
     Args:
         text: The text as the platform delivered it.
@@ -25,7 +26,7 @@ def clean_text(text: str) -> str:
     kept = []
     for char in text:
         category = unicodedata.category(char)
-        if char in _KEEP_CONTROLS or category not in ("Cc", "Cs", "Co", "Cn"):
+        if char in _KEEP_CONTROLS or category not in ("Cc", "Cs", "Co"):
             kept.append(char)
     return "".join(kept).replace("\t", " ").strip()
 
@@ -47,7 +48,7 @@ class Inbound:
         return f"{self.channel}:{self.sender}"
 
     def metadata(self) -> dict[str, Any]:
-        """The `UserMessage` metadata every channel sends (see DEVELOPERS.md)."""
+        """Return the `UserMessage` metadata every channel sends (see DEVELOPERS.md)."""
         at = self.at if self.at.tzinfo else self.at.replace(tzinfo=timezone.utc)
         value: dict[str, Any] = {
             "channel": self.channel,

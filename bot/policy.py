@@ -71,13 +71,23 @@ def signals_from(
     answered: list[str] = []
     if previous and previous.get("decision") == ANSWER and previous.get("topic"):
         answered.append(previous["topic"])
+    name = intent.get("name")
+    confidence = float(intent.get("confidence") or 0.0)
+    topic = response.get("intent_response_key")
+    topic_confidence = float(response.get("confidence") or 0.0)
+    runner_up = float(ranking[1]["confidence"]) if len(ranking) > 1 else 0.0
+    given = name if name and "/" in name else intent.get("full_retrieval_intent_name")
+    if given and not topic:
+        # A full retrieval intent given directly (a "/faq/roaming" payload, a test story).
+        topic, topic_confidence, runner_up = given, confidence, 0.0
+        name = given.split("/", 1)[0]
     return {
         "text": message.text or "",
-        "intent": intent.get("name"),
-        "intent_confidence": float(intent.get("confidence") or 0.0),
-        "faq_topic": response.get("intent_response_key"),
-        "faq_confidence": float(response.get("confidence") or 0.0),
-        "faq_runner_up": float(ranking[1]["confidence"]) if len(ranking) > 1 else 0.0,
+        "intent": name,
+        "intent_confidence": confidence,
+        "faq_topic": topic,
+        "faq_confidence": topic_confidence,
+        "faq_runner_up": runner_up,
         "language": code or language_slot or "en",
         "personal_data": parse.get("personal_data") or [],
         "emotion": emotion.get("label"),

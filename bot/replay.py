@@ -289,6 +289,20 @@ def replay_environment(db_url: str | None, log_dir: Path | None = None) -> Itera
                     os.environ[DB_ENV] = previous
 
 
+@dataclass(frozen=True)
+class ReplayStats:
+    """How long a replay took: loading the model, then the messages."""
+
+    load_seconds: float
+    replay_seconds: float
+    messages: int
+
+    @property
+    def per_second(self) -> float:
+        """Messages per second after the model was loaded."""
+        return self.messages / self.replay_seconds if self.replay_seconds else 0.0
+
+
 def run_replay(
     input_path: Path,
     output_path: Path,
@@ -296,7 +310,7 @@ def run_replay(
     db_url: str | None = None,
     model: Path | None = None,
     progress: bool = True,
-) -> list[ReplayResult]:
+) -> tuple[list[ReplayResult], ReplayStats]:
     """Replays `input_path` into `output_path` (the CLI's `replay`).
 
     Raises:
@@ -313,10 +327,13 @@ def run_replay(
             disable=not progress, transient=True, console=Console(stderr=True),
         ) as bar:
             task = bar.add_task("loading the model", total=None)
+            started = time.perf_counter()
             replayer = Replayer.load(model_path, action_url)
+            loaded = time.perf_counter()
             bar.update(task, description="replaying", total=sum(1 for x in lines if x.strip()))
             results = asyncio.run(replay_lines(replayer, lines, lambda _r: bar.advance(task)))
+            stats = ReplayStats(loaded - started, time.perf_counter() - loaded, len(results))
     with open(output_path, "w", encoding="utf-8") as out:
         for result in results:
             out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")
-    return results
+    return results, stats

@@ -42,11 +42,15 @@ INTENSITY_ONLY_CAP = 0.4
 ANGER_INTO_CHURN = 0.5
 ANGER_INTO_COMPLAINT = 0.3
 INTENSITY_INTO_DISTRESS = 0.3
-DEFAULT_DURATION_WEIGHT = 0.25
+# A lexicon group without a weight.
+DEFAULT_WEIGHT = 0.25
+# One angry emoji is anger on its own; a sad one only nudges towards distress.
+ANGRY_EMOJI_WEIGHT = 0.5
+DISTRESS_EMOJI_WEIGHT = 0.15
 CALM_QUESTION_DAMPING = 0.7
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_MENTION = re.compile(r"[@#]\w+")
+_MENTION = re.compile(r"[@＠]\w+")
 _LONG_WORD = re.compile(r"[^\W\d_]{4,}")
 _LETTER = re.compile(r"[^\W\d_]")
 _STRETCH = re.compile(r"([^\W\d_])\1{3,}")
@@ -185,7 +189,7 @@ def _compile_groups(raw: Any, where: str, negatable: bool) -> list[_CueGroup]:
     for index, group in enumerate(raw):
         if not isinstance(group, Mapping):
             raise ValueError(f"lexicon entry `{where}[{index}]` must be a mapping")
-        weight = group.get("weight", DEFAULT_DURATION_WEIGHT)
+        weight = group.get("weight", DEFAULT_WEIGHT)
         if not isinstance(weight, (int, float)) or not 0 < weight <= 1:
             raise ValueError(f"lexicon entry `{where}[{index}].weight` must be in (0, 1]")
         alternatives = [
@@ -291,7 +295,8 @@ def detect_emotion(
         The emotion; `label` is None when no label reaches THRESHOLD.
     """
     lexicon = lexicons.get(language) or EmotionLexicon(language=language)
-    raw = _MENTION.sub(" ", _URL.sub(" ", (text or "")[:MAX_CHARS]))
+    # Handles and links say nothing about emotion; a hashtag's word does ("#vergonha").
+    raw = _MENTION.sub(" ", _URL.sub(" ", (text or "")[:MAX_CHARS])).replace("#", " ")
     norm = _normalise(raw)
     cues: list[str] = []
     scores: dict[str, float] = {}
@@ -303,11 +308,11 @@ def detect_emotion(
 
     angry_emoji = sorted({ch for ch in raw if ch in lexicon.angry_emoji})
     if angry_emoji:
-        word_scores["anger"] += 0.5
+        word_scores["anger"] += ANGRY_EMOJI_WEIGHT
         cues += [f"anger:{ch}" for ch in angry_emoji]
     distress_emoji = sorted({ch for ch in raw if ch in lexicon.distress_emoji})
     if distress_emoji:
-        word_scores["distress"] += 0.15
+        word_scores["distress"] += DISTRESS_EMOJI_WEIGHT
         cues += [f"distress:{ch}" for ch in distress_emoji]
 
     durations = _matches(norm, lexicon.duration, frozenset())

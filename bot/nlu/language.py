@@ -37,12 +37,13 @@ MAX_HINT_BONUS = 0.3
 MARK_HITS = 3
 # An unreliable guess keeps the conversation's language when that one scores at least this close.
 KEEP_PREVIOUS_WITHIN = 0.3
-# A second script with at least this share of the letters makes a message "mixed scripts".
+# Letters outside the main script with at least this share make a message "mixed scripts".
 MIXED_SCRIPT_SHARE = 0.25
 PHRASE_CONFIDENCE = 0.95
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_EMAIL = re.compile(r"\S+@\S+\.\w+")
+# Dots between domain labels are mandatory, so the pattern cannot backtrack badly.
+_EMAIL = re.compile(r"(?<![\w.+%-])[\w.+%-]+@[\w-]+(?:\.[\w-]+)+")
 _MENTION = re.compile(r"[@＠]\w+")
 _HASHTAG = re.compile(r"[#＃]\w+")
 _WORD = re.compile(r"[^\W\d_]+")
@@ -110,8 +111,8 @@ def _mixed_scripts(words: Sequence[str]) -> bool:
     if len(counts) < 2:
         return False
     total = sum(counts.values())
-    second = counts.most_common(2)[1][1]
-    return second / total >= MIXED_SCRIPT_SHARE
+    dominant = counts.most_common(1)[0][1]
+    return (total - dominant) / total >= MIXED_SCRIPT_SHARE
 
 
 class LanguageGuesser:
@@ -231,7 +232,8 @@ class LanguageGuesser:
         assert self._hints is not None
         if previous is not None:
             previous = previous.lower()
-        words = content_words((text or "")[:MAX_CHARS])
+        text = (text or "")[:MAX_CHARS]
+        words = content_words(text)
         if sum(len(word) for word in words) < 2 or _mixed_scripts(words):
             return self._fallback(previous)
         folded = [fold(word) for word in words]
@@ -246,11 +248,10 @@ class LanguageGuesser:
         telling = [w for w, low in zip(words, folded, strict=True) if low not in self._unclear]
         scores = self._lingua_scores(" ".join(telling))
         distinct = set(folded)
-        examined = text[:MAX_CHARS]
         for code in self.languages:
             hints = self._hints[code]
             hits = len(distinct & hints.words)
-            if any(mark in examined for mark in hints.marks):
+            if any(mark in text for mark in hints.marks):
                 hits += MARK_HITS
             scores[code] += min(MAX_HINT_BONUS, WORD_HINT_BONUS * hits)
         total = sum(scores.values())

@@ -69,7 +69,6 @@ class _Patterns:
     """The compiled candidate patterns (compiled once, on first use)."""
 
     def __init__(self) -> None:
-        digit_sep = r"[ \-.]?"
         self.nif = re.compile(r"(?<![\w-])(?:PT ?)?(?:\d{9}|\d{3} \d{3} \d{3})(?![\w-])", re.I)
         self.dni = re.compile(r"(?<![\w-])\d{8}[ -]?[A-Z](?![\w-])", re.I)
         self.nie = re.compile(r"(?<![\w-])[XYZ][ -]?\d{7}[ -]?[A-Z](?![\w-])", re.I)

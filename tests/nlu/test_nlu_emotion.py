@@ -381,3 +381,8 @@ def test_malformed_lexicons_are_rejected(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="bad pattern"):
         EmotionLexicon.load("zz", str(tmp_path))
+
+
+def test_hashtags_count_mentions_do_not(lexicons: dict[str, EmotionLexicon]) -> None:
+    assert detect_emotion("3 dias sem net #vergonha", "pt", lexicons).label == "anger"
+    assert detect_emotion("@furious_fred can you check?", "en", lexicons).label is None
