@@ -67,7 +67,8 @@ def transcript_from(tracker: Tracker) -> list[Entry]:
                     author="customer",
                     text=event.get("text") or "",
                     personal_data=list(parse.get("personal_data") or []),
-                    metadata={k: v for k, v in metadata.items() if k != "at"} | {"at": at.isoformat()},
+                    metadata={k: v for k, v in metadata.items() if k != "at"}
+                    | {"at": at.isoformat()},
                 )
             )
         else:
@@ -96,16 +97,32 @@ def holidays_skipped(brand: Brand, start: datetime, eta: datetime) -> list[date]
     return skipped
 
 
-def promise_text(book: ResponseBook, brand: Brand, reason: str, language: str, locale: str,
-                 at: datetime, eta: datetime, in_hours: bool) -> str:
+def promise_text(
+    book: ResponseBook,
+    brand: Brand,
+    reason: str,
+    language: str,
+    locale: str,
+    at: datetime,
+    eta: datetime,
+    in_hours: bool,
+) -> str:
     """What the customer is told: when a person will answer, in their language and locale."""
     if in_hours or reason == "in_hours":
         return book.text("utter_handoff_in_hours", language) or ""
-    name = f"utter_handoff_{reason}" if book.has(f"utter_handoff_{reason}") else "utter_handoff_complex"
-    text = book.text(name, language, eta_day=day_phrase(eta, locale), eta_time=time_phrase(eta, locale))
+    name = (
+        f"utter_handoff_{reason}"
+        if book.has(f"utter_handoff_{reason}")
+        else "utter_handoff_complex"
+    )
+    text = book.text(
+        name, language, eta_day=day_phrase(eta, locale), eta_time=time_phrase(eta, locale)
+    )
     parts = [text or ""]
     for holiday in holidays_skipped(brand, at, eta)[:1]:
-        note = book.text("utter_handoff_holiday_note", language, holiday_name=day_phrase(holiday, locale))
+        note = book.text(
+            "utter_handoff_holiday_note", language, holiday_name=day_phrase(holiday, locale)
+        )
         if note:
             parts.append(note)
     return " ".join(p for p in parts if p)
@@ -130,7 +147,9 @@ class ActionHandoff(Action):
         metadata = tracker.latest_message.get("metadata") or {}
         at = parse_time(triage.get("at") or metadata.get("at"))
         eta = brand.calendar().reply_eta(at)
-        in_hours = bool(triage.get("in_hours"))
+        # A follow-up after the ticket was resolved carries no `in_hours`; the desk is open
+        # exactly when a person can answer right away.
+        in_hours = bool(triage["in_hours"]) if "in_hours" in triage else eta == at
         public = bool(metadata.get("public"))
         book = ResponseBook(domain, brand.default_language)
         topic = triage.get("suggested_topic")
@@ -148,7 +167,13 @@ class ActionHandoff(Action):
 
         # The ticket's transcript is the tracker's conversation plus what the bot says now.
         transcript = transcript_from(tracker) + [
-            Entry(at=at, author="bot", text=text, personal_data=[], metadata={"visibility": visibility})
+            Entry(
+                at=at,
+                author="bot",
+                text=text,
+                personal_data=[],
+                metadata={"visibility": visibility},
+            )
             for text, visibility in replies
         ]
         ticket = queue().open_ticket(
@@ -206,7 +231,9 @@ class ActionAppendToTicket(Action):
             # Released without the slot being cleared: the message must not be lost, so it
             # opens a new ticket through the normal handoff path.
             logger.warning("Conversation %s had no open ticket; opening one", tracker.sender_id)
-            return [SlotSet("handoff_ticket", None)] + await ActionHandoff().run(dispatcher, tracker, domain)
+            return [SlotSet("handoff_ticket", None)] + await ActionHandoff().run(
+                dispatcher, tracker, domain
+            )
         extra_need = need_for(list(ticket.reasons) + (["emotional"] if emotion else []), emotion)
         ticket = service.append(ticket.id, [entry], need=min(extra_need, ticket.need))
         triage = dict(tracker.get_slot("triage") or {})

@@ -46,7 +46,9 @@ class ResponseBook:
         try:
             return text.format(**values) if values else text
         except (KeyError, IndexError, ValueError):
-            logger.error("Response %s (%s) has placeholders other than %s", name, language, list(values))
+            logger.error(
+                "Response %s (%s) has placeholders other than %s", name, language, list(values)
+            )
             return text
 
     def answer_for(self, topic: str | None, language: str) -> str | None:
@@ -66,7 +68,8 @@ def _for_language(variations: list[dict[str, Any]], language: str) -> dict[str, 
 
 def day_phrase(moment: datetime | date, locale: str) -> str:
     """A weekday and date as a customer of `locale` writes it: "quarta-feira, 2 de dezembro"."""
-    return f"{format_date(moment, 'EEEE', locale=locale)}, {format_skeleton('MMMMd', moment, locale=locale)}"
+    weekday = format_date(moment, "EEEE", locale=locale)
+    return f"{weekday}, {format_skeleton('MMMMd', moment, locale=locale)}"
 
 
 def time_phrase(moment: datetime, locale: str) -> str:

@@ -1,5 +1,8 @@
-"""The `afterhours` command. Heavy imports (Rasa, TensorFlow) happen inside the commands that need
-them, so `afterhours --help` and `afterhours queue` answer at once."""
+"""The `afterhours` command.
+
+Heavy imports (Rasa, TensorFlow) happen inside the commands that need them, so `afterhours --help`
+and `afterhours queue` answer at once.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,14 @@ os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+REPLAY_DESCRIPTION = (
+    "Runs INPUT (one JSON message a line, see shared/spec/replay.md) through the trained model, "
+    "the policies, the actions, the queue and the channel rendering, and writes what the bot "
+    "decided to OUTPUT. Without --model it uses the newest model in models/; if there is none it "
+    "exits with code 2 and says how to train one (it never trains by itself). Without --db it "
+    "uses a fresh temporary SQLite queue. Exit 0 when every line was processed (bad lines are "
+    'reported on stderr and written with an "error").'
+)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -30,8 +41,11 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     try:
         results, stats = run_replay(
-            Path(args.input), Path(args.out), db_url=args.db,
-            model=Path(args.model) if args.model else None, progress=not args.quiet,
+            Path(args.input),
+            Path(args.out),
+            db_url=args.db,
+            model=Path(args.model) if args.model else None,
+            progress=not args.quiet,
         )
     except NoModelError as error:
         print(error, file=sys.stderr)
@@ -52,7 +66,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from bot.replay import NoModelError
 
     try:
-        return run_demo(Path(args.night), db_url=args.db, model=Path(args.model) if args.model else None)
+        return run_demo(
+            Path(args.night), db_url=args.db, model=Path(args.model) if args.model else None
+        )
     except NoModelError as error:
         print(error, file=sys.stderr)
         return 2
@@ -71,19 +87,24 @@ def cmd_queue(args: argparse.Namespace) -> int:
 
     if args.queue_command == "show":
         return show_ticket(args.ticket, db_url=args.db)
-    return list_tickets(db_url=args.db, status=args.status, department=args.department, limit=args.limit)
+    return list_tickets(
+        db_url=args.db, status=args.status, department=args.department, limit=args.limit
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     parser = argparse.ArgumentParser(
         prog="afterhours",
-        description="A night-shift auto-responder on Rasa: answers routine questions out of hours and "
+        description="A night-shift auto-responder on Rasa: answers routine questions out of hours "
+        "and "
         "hands the rest to a human queue.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    train = commands.add_parser("train", help="train the model (config.yml, domain.yml, data/) into models/")
+    train = commands.add_parser(
+        "train", help="train the model (config.yml, domain.yml, data/) into models/"
+    )
     train.add_argument("--out", default="models", help="folder for the model (default: models)")
     train.add_argument("--name", default=None, help="file name of the model (default: a timestamp)")
     train.add_argument("--force", action="store_true", help="retrain even if nothing changed")
@@ -93,43 +114,54 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="start the Rasa server (REST channel), the action server and the scheduler"
     )
     run.add_argument("--port", type=int, default=5005, help="Rasa server port (default: 5005)")
-    run.add_argument("--action-port", type=int, default=5055, help="action server port (default: 5055)")
+    run.add_argument(
+        "--action-port", type=int, default=5055, help="action server port (default: 5055)"
+    )
     run.add_argument("--model", default=None, help="model file (default: the newest in models/)")
     run.set_defaults(func=cmd_run)
 
     replay = commands.add_parser(
         "replay",
         help="run a JSONL file of messages through the real pipeline",
-        description="Runs INPUT (one JSON message a line, see shared/spec/replay.md) through the trained "
-        "model, the policies, the actions, the queue and the channel rendering, and writes what the bot "
-        "decided to OUTPUT. Without --model it uses the newest model in models/; if there is none it "
-        "exits with code 2 and says how to train one (it never trains by itself). Without --db it uses "
-        "a fresh temporary SQLite queue. Exit 0 when every line was processed (bad lines are reported "
-        "on stderr and written with an \"error\").",
+        description=REPLAY_DESCRIPTION,
     )
     replay.add_argument("input", help="input JSONL file")
     replay.add_argument("--out", required=True, help="output JSONL file")
-    replay.add_argument("--db", default=None, help="queue database URL (default: a fresh temporary SQLite)")
+    replay.add_argument(
+        "--db", default=None, help="queue database URL (default: a fresh temporary SQLite)"
+    )
     replay.add_argument("--model", default=None, help="model file (default: the newest in models/)")
     replay.add_argument("--quiet", action="store_true", help="no progress bar")
     replay.set_defaults(func=cmd_replay)
 
     demo = commands.add_parser("demo", help="replay the shipped night and show what happened")
     demo.add_argument("--night", default="data/demo/night.jsonl", help="the messages of the night")
-    demo.add_argument("--db", default=None, help="queue database URL (default: a fresh temporary SQLite)")
+    demo.add_argument(
+        "--db", default=None, help="queue database URL (default: a fresh temporary SQLite)"
+    )
     demo.add_argument("--model", default=None, help="model file (default: the newest in models/)")
     demo.set_defaults(func=cmd_demo)
 
     queue = commands.add_parser("queue", help="list and show handoff tickets")
-    queue.add_argument("--db", default=None, help="queue database URL (default: $AFTERHOURS_DB_URL or var/queue.db)")
+    queue.add_argument(
+        "--db",
+        default=None,
+        help="queue database URL (default: $AFTERHOURS_DB_URL or var/queue.db)",
+    )
     queue_commands = queue.add_subparsers(dest="queue_command")
     listing = queue_commands.add_parser("list", help="tickets waiting, most urgent first")
-    listing.add_argument("--status", default="waiting", choices=["waiting", "open", "claimed", "resolved", "all"])
+    listing.add_argument(
+        "--status", default="waiting", choices=["waiting", "open", "claimed", "resolved", "all"]
+    )
     listing.add_argument("--department", default=None)
     listing.add_argument("--limit", type=int, default=50)
-    show = queue_commands.add_parser("show", help="one ticket with its transcript (personal data masked)")
+    show = queue_commands.add_parser(
+        "show", help="one ticket with its transcript (personal data masked)"
+    )
     show.add_argument("ticket", type=int)
-    queue.set_defaults(func=cmd_queue, queue_command="list", status="waiting", department=None, limit=50)
+    queue.set_defaults(
+        func=cmd_queue, queue_command="list", status="waiting", department=None, limit=50
+    )
 
     return parser
 

@@ -13,7 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from bot.queue_cli import tickets_table
-from bot.replay import ReplayResult, Replayer, newest_model, parse_line, replay_environment, replay_lines
+from bot.replay import (
+    Replayer,
+    ReplayResult,
+    newest_model,
+    parse_line,
+    replay_environment,
+    replay_lines,
+)
 from bot.settings import load_brand
 from handoff.queue import HandoffQueue
 
@@ -41,10 +48,17 @@ def night_table(lines: list[str], results: list[ReplayResult], zone: str) -> Tab
         why = result.topic or result.reason or result.error or ""
         if result.ticket:
             why += f" → ticket #{result.ticket}"
-        reply = "\n".join(f"{'[public] ' if r['public'] else ''}{r['text']}" for r in result.replies)
+        reply = "\n".join(
+            f"{'[public] ' if r['public'] else ''}{r['text']}" for r in result.replies
+        )
         table.add_row(
-            when, channel, inbound.sender, inbound.text[:140], f"[{DECISION_STYLE.get(decision, 'red')}]{decision}[/]",
-            why, reply or "[dim](no reply)[/dim]",
+            when,
+            channel,
+            inbound.sender,
+            inbound.text[:140],
+            f"[{DECISION_STYLE.get(decision, 'red')}]{decision}[/]",
+            why,
+            reply or "[dim](no reply)[/dim]",
         )
     return table
 
@@ -56,11 +70,19 @@ def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) 
     model_path = model or newest_model()
     lines = night.read_text(encoding="utf-8").splitlines()
     with replay_environment(db_url) as (url, action_url):
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=console, transient=True) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=console,
+            transient=True,
+        ) as bar:
             task = bar.add_task(f"loading {model_path.name}", total=None)
             replayer = Replayer.load(model_path, action_url)
-            bar.update(task, description="replaying the night", total=sum(1 for x in lines if x.strip()))
+            bar.update(
+                task, description="replaying the night", total=sum(1 for x in lines if x.strip())
+            )
             results = asyncio.run(replay_lines(replayer, lines, lambda _r: bar.advance(task)))
         console.print(night_table(lines, results, brand.timezone))
         counts = Counter(r.decision or "error" for r in results)
@@ -71,7 +93,13 @@ def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) 
         queue = HandoffQueue.from_url(url, migrate=False)
         now = datetime.now(timezone.utc)
         tickets = queue.list_tickets(now=now)
-        console.print(tickets_table(tickets, now, brand.timezone, "Waiting for the morning (promised times in "
-                                    f"{brand.timezone})"))
+        console.print(
+            tickets_table(
+                tickets,
+                now,
+                brand.timezone,
+                f"Waiting for the morning (promised times in {brand.timezone})",
+            )
+        )
         queue.dispose()
     return 0 if counts["error"] == 0 else 1

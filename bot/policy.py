@@ -214,15 +214,20 @@ class TriagePolicy(Policy):
         if tracker.get_slot("handoff_ticket"):
             # Handed off: the bot stays quiet and the message joins the open ticket.
             language = (message.parse_data or {}).get("language") or {}
-            value = {"decision": HANDOFF, "followup": True,
-                     "language": language.get("code") or language_slot}
+            value = {
+                "decision": HANDOFF,
+                "followup": True,
+                "language": language.get("code") or language_slot,
+            }
             return self._predict(domain, APPEND_ACTION, [SlotSet("triage", value)])
 
         brand = load_brand(self.config.get("brand"))
         at = message_time(message)
         previous = tracker.get_slot("triage")
         signals = Signals(
-            **signals_from(message, previous if isinstance(previous, dict) else None, language_slot),
+            **signals_from(
+                message, previous if isinstance(previous, dict) else None, language_slot
+            ),
             in_hours=brand.calendar().is_open(at),
             answer_in_hours=brand.answer_in_hours,
         )

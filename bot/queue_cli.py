@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.settings import database_url, load_brand
@@ -34,39 +35,67 @@ def _one_line(text: str | None, width: int) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
+def _plain(text: str | None) -> str:
+    # Customers' words and mask labels ("[iban]") are not Rich markup: unescaped, a label
+    # vanishes and a stray "[/x]" raises MarkupError.
+    return escape(text or "")
+
+
 def tickets_table(tickets: list, now: datetime, zone: str, title: str) -> Table:
     """A table of tickets, most urgent first, overdue promises in red."""
     table = Table(title=title, title_justify="left", expand=False)
-    for column in ("#", "priority", "reason", "dept", "lang", "channel", "customer", "promised", "status", "last message"):
+    for column in (
+        "#",
+        "priority",
+        "reason",
+        "dept",
+        "lang",
+        "channel",
+        "customer",
+        "promised",
+        "status",
+        "last message",
+    ):
         table.add_column(column, overflow="fold" if column == "last message" else "ellipsis")
     for ticket in tickets:
         priority = effective_priority(ticket.need, ticket.created_at, now)
-        overdue = ticket.status != "resolved" and ticket.reply_eta is not None and ticket.reply_eta < now
+        overdue = (
+            ticket.status != "resolved" and ticket.reply_eta is not None and ticket.reply_eta < now
+        )
         last = next((e for e in reversed(ticket.transcript) if e.author == "customer"), None)
         table.add_row(
             str(ticket.id),
             NEED_LABELS.get(priority, str(priority)),
-            ", ".join(ticket.reasons),
-            ticket.department,
-            ticket.language,
-            f"{ticket.channel}{' (public)' if ticket.public else ''}",
-            ticket.customer,
-            f"[red]{_local(ticket.reply_eta, zone)} overdue[/red]" if overdue else _local(ticket.reply_eta, zone),
+            _plain(", ".join(ticket.reasons)),
+            _plain(ticket.department),
+            _plain(ticket.language),
+            _plain(f"{ticket.channel}{' (public)' if ticket.public else ''}"),
+            _plain(ticket.customer),
+            f"[red]{_local(ticket.reply_eta, zone)} overdue[/red]"
+            if overdue
+            else _local(ticket.reply_eta, zone),
             ticket.status,
-            _one_line(last.masked_text if last else "", 48),
+            _plain(_one_line(last.masked_text if last else "", 48)),
             style="bold" if priority == 1 else None,
         )
     return table
 
 
-def list_tickets(db_url: str | None = None, status: str = "waiting", department: str | None = None,
-                 limit: int = 50, console: Console | None = None) -> int:
+def list_tickets(
+    db_url: str | None = None,
+    status: str = "waiting",
+    department: str | None = None,
+    limit: int = 50,
+    console: Console | None = None,
+) -> int:
     """Prints the tickets with `status`, most urgent first."""
     console = console or Console()
     brand = load_brand()
     queue = HandoffQueue.from_url(db_url or database_url(), migrate=True)
     now = datetime.now(timezone.utc)
-    tickets = queue.list_tickets(status=STATUSES[status], department=department, now=now, limit=limit)
+    tickets = queue.list_tickets(
+        status=STATUSES[status], department=department, now=now, limit=limit
+    )
     if not tickets:
         console.print(f"No {status} tickets.")
         return 0
@@ -99,13 +128,14 @@ def show_ticket(ticket_id: int, db_url: str | None = None, console: Console | No
         ("promised", _local(ticket.reply_eta, brand.timezone)),
         ("suggested answer", ticket.suggested_answer or "-"),
     ):
-        facts.add_row(label, value)
+        facts.add_row(label, _plain(value))
     console.print(facts)
     transcript = Table(title="transcript (personal data masked)", title_justify="left")
     transcript.add_column("time")
     transcript.add_column("who")
     transcript.add_column("text", overflow="fold")
     for entry in ticket.transcript:
-        transcript.add_row(_local(entry.at, brand.timezone), entry.author, entry.masked_text)
+        when = _local(entry.at, brand.timezone)
+        transcript.add_row(when, entry.author, _plain(entry.masked_text))
     console.print(transcript)
     return 0

@@ -48,9 +48,13 @@ def newest_model(models_dir: str | Path = "models") -> Path:
         NoModelError: with the command that trains one.
     """
     folder = Path(models_dir)
-    candidates = sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    candidates = (
+        sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+    )
     if not candidates:
-        raise NoModelError(f"No trained model in {folder.resolve()}/. Train one first: afterhours train")
+        raise NoModelError(
+            f"No trained model in {folder.resolve()}/. Train one first: afterhours train"
+        )
     return candidates[-1]
 
 
@@ -101,7 +105,9 @@ def action_server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
-def wait_until_healthy(url: str, process: subprocess.Popen[bytes] | None, timeout: float = 60.0) -> None:
+def wait_until_healthy(
+    url: str, process: subprocess.Popen[bytes] | None, timeout: float = 60.0
+) -> None:
     """Waits for a server's health endpoint to answer 200.
 
     Raises:
@@ -264,7 +270,9 @@ async def replay_lines(
             except Exception as error:  # noqa: BLE001 - one message must not stop the others
                 logger.exception("line %s failed", number)
                 print(f"line {number}: {type(error).__name__}: {error}", file=sys.stderr)
-                result = ReplayResult(id=line_id, error=f"line {number}: {type(error).__name__}: {error}")
+                result = ReplayResult(
+                    id=line_id, error=f"line {number}: {type(error).__name__}: {error}"
+                )
         results.append(result)
         if on_result is not None:
             on_result(result)
@@ -272,12 +280,17 @@ async def replay_lines(
 
 
 @contextmanager
-def replay_environment(db_url: str | None, log_dir: Path | None = None) -> Iterator[tuple[str, str]]:
+def replay_environment(
+    db_url: str | None, log_dir: Path | None = None
+) -> Iterator[tuple[str, str]]:
     """A queue database (a fresh temporary SQLite unless given) and a running action server."""
     with tempfile.TemporaryDirectory(prefix="afterhours-replay-") as scratch:
         url = db_url or f"sqlite:///{Path(scratch) / 'queue.db'}"
         log_path = (log_dir or Path(scratch)) / "action-server.log"
-        with open(log_path, "w", encoding="utf-8") as log_file, action_server(url, log_file) as action_url:
+        with (
+            open(log_path, "w", encoding="utf-8") as log_file,
+            action_server(url, log_file) as action_url,
+        ):
             previous = os.environ.get(DB_ENV)
             os.environ[DB_ENV] = url
             try:
@@ -321,18 +334,25 @@ def run_replay(
 
     model_path = model or newest_model()
     lines = input_path.read_text(encoding="utf-8").splitlines()
-    with replay_environment(db_url) as (_url, action_url):
-        with Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            disable=not progress, transient=True, console=Console(stderr=True),
-        ) as bar:
-            task = bar.add_task("loading the model", total=None)
-            started = time.perf_counter()
-            replayer = Replayer.load(model_path, action_url)
-            loaded = time.perf_counter()
-            bar.update(task, description="replaying", total=sum(1 for x in lines if x.strip()))
-            results = asyncio.run(replay_lines(replayer, lines, lambda _r: bar.advance(task)))
-            stats = ReplayStats(loaded - started, time.perf_counter() - loaded, len(results))
+    with (
+        replay_environment(db_url) as (_url, action_url),
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            disable=not progress,
+            transient=True,
+            console=Console(stderr=True),
+        ) as bar,
+    ):
+        task = bar.add_task("loading the model", total=None)
+        started = time.perf_counter()
+        replayer = Replayer.load(model_path, action_url)
+        loaded = time.perf_counter()
+        bar.update(task, description="replaying", total=sum(1 for x in lines if x.strip()))
+        results = asyncio.run(replay_lines(replayer, lines, lambda _r: bar.advance(task)))
+        stats = ReplayStats(loaded - started, time.perf_counter() - loaded, len(results))
     with open(output_path, "w", encoding="utf-8") as out:
         for result in results:
             out.write(json.dumps(result.as_json(), ensure_ascii=False) + "\n")

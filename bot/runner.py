@@ -24,7 +24,9 @@ from handoff.queue import HandoffQueue
 STOP_GRACE_SECONDS = 15
 
 
-def runtime_endpoints(action_port: int, source: Path = Path("endpoints.yml"), folder: Path = Path("var")) -> Path:
+def runtime_endpoints(
+    action_port: int, source: Path = Path("endpoints.yml"), folder: Path = Path("var")
+) -> Path:
     """endpoints.yml with the action server's actual port."""
     endpoints: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     endpoints.setdefault("action_endpoint", {})["url"] = f"http://127.0.0.1:{action_port}/webhook"
@@ -70,11 +72,28 @@ def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = 
         processes.append(actions)
         wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
 
-        print(f"starting the Rasa server on 127.0.0.1:{rasa_port} with {model_path.name} ...", flush=True)
+        print(
+            f"starting the Rasa server on 127.0.0.1:{rasa_port} with {model_path.name} ...",
+            flush=True,
+        )
         rasa = subprocess.Popen(
-            [sys.executable, "-m", "rasa", "run", "--model", str(model_path), "--enable-api",
-             "--port", str(rasa_port), "--interface", "127.0.0.1",
-             "--endpoints", str(runtime_endpoints(action_port)), "--credentials", "credentials.yml"],
+            [
+                sys.executable,
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(model_path),
+                "--enable-api",
+                "--port",
+                str(rasa_port),
+                "--interface",
+                "127.0.0.1",
+                "--endpoints",
+                str(runtime_endpoints(action_port)),
+                "--credentials",
+                "credentials.yml",
+            ],
             env=env,
         )
         processes.append(rasa)
@@ -96,7 +115,10 @@ def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = 
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         failed = next(p for p in processes if p.poll() is not None)
-        print(f"a server stopped unexpectedly (exit code {failed.returncode}); stopping the rest", file=sys.stderr)
+        print(
+            f"a server stopped unexpectedly (exit code {failed.returncode}); stopping the rest",
+            file=sys.stderr,
+        )
         return 1
     except KeyboardInterrupt:
         print("\nstopping ...", flush=True)

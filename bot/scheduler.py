@@ -17,10 +17,16 @@ logger = logging.getLogger("afterhours.scheduler")
 
 def digest_text(counts: dict[str, Any]) -> str:
     """One line summing up the queue: waiting by reason and department, overdue."""
-    by_reason = ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_reason") or {}).items())) or "none"
-    by_department = ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_department") or {}).items())) or "none"
+    by_reason = (
+        ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_reason") or {}).items())) or "none"
+    )
+    by_department = (
+        ", ".join(f"{k} {v}" for k, v in sorted((counts.get("by_department") or {}).items()))
+        or "none"
+    )
     return (
-        f"{counts.get('waiting', 0)} waiting (by reason: {by_reason}; by department: {by_department}); "
+        f"{counts.get('waiting', 0)} waiting "
+        f"(by reason: {by_reason}; by department: {by_department}); "
         f"{counts.get('overdue', 0)} past their promised time"
     )
 
@@ -37,8 +43,12 @@ def watch_promises(queue: HandoffQueue, say: Callable[[str], None] = logger.warn
         say(f"{overdue} ticket(s) past their promised reply time")
 
 
-def schedule_next_opening(scheduler: BackgroundScheduler, calendar: BusinessCalendar,
-                          queue: HandoffQueue, now: datetime | None = None) -> datetime:
+def schedule_next_opening(
+    scheduler: BackgroundScheduler,
+    calendar: BusinessCalendar,
+    queue: HandoffQueue,
+    now: datetime | None = None,
+) -> datetime:
     """Schedules the digest at the desk's next opening; each run schedules the following one."""
     moment = (now or datetime.now(timezone.utc)) + timedelta(seconds=1)
     opening = calendar.next_opening(moment)

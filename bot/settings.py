@@ -115,7 +115,9 @@ def parse_brand(raw: Any) -> Brand:
     name = _require(raw, "name", str)
     handle = _require(raw, "handle", str)
     if not HANDLE_PATTERN.match(handle):
-        raise ConfigError(f"brand.yml: `handle` must look like @Name (15 characters), got {handle!r}")
+        raise ConfigError(
+            f"brand.yml: `handle` must look like @Name (15 characters), got {handle!r}"
+        )
     timezone = _require(raw, "timezone", str)
     try:
         ZoneInfo(timezone)
@@ -129,13 +131,17 @@ def parse_brand(raw: Any) -> Brand:
     desk_hours_raw = _require(raw, "desk_hours", Mapping)
     for day in desk_hours_raw:
         if day not in WEEKDAYS:
-            raise ConfigError(f"brand.yml: `desk_hours.{day}` is not a weekday ({', '.join(WEEKDAYS)})")
+            raise ConfigError(
+                f"brand.yml: `desk_hours.{day}` is not a weekday ({', '.join(WEEKDAYS)})"
+            )
         periods = desk_hours_raw[day]
         if not isinstance(periods, list) or not all(isinstance(p, str) for p in periods):
-            raise ConfigError(f"brand.yml: `desk_hours.{day}` must be a list like [\"09:00-18:00\"]")
+            raise ConfigError(f'brand.yml: `desk_hours.{day}` must be a list like ["09:00-18:00"]')
 
     languages = _require(raw, "languages", list)
-    if not languages or not all(isinstance(x, str) and LANGUAGE_PATTERN.match(x) for x in languages):
+    if not languages or not all(
+        isinstance(x, str) and LANGUAGE_PATTERN.match(x) for x in languages
+    ):
         raise ConfigError("brand.yml: `languages` must be a non-empty list of ISO 639-1 codes")
     locales_raw = raw.get("locales") or {}
     if not isinstance(locales_raw, Mapping):
@@ -157,7 +163,9 @@ def parse_brand(raw: Any) -> Brand:
         try:
             re.compile(pattern)
         except (re.error, TypeError) as error:
-            raise ConfigError(f"brand.yml: `account_number_pattern` is not a valid regex: {error}") from error
+            raise ConfigError(
+                f"brand.yml: `account_number_pattern` is not a valid regex: {error}"
+            ) from error
 
     answer_in_hours = raw.get("answer_in_hours", False)
     if not isinstance(answer_in_hours, bool):

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 Decision = Literal["answer", "handoff", "ignore"]
 
-ANSWER = "answer"
-HANDOFF = "handoff"
-IGNORE = "ignore"
+ANSWER: Final = "answer"
+HANDOFF: Final = "handoff"
+IGNORE: Final = "ignore"
 
-# The order in which handoff reasons are reported: the first one found is the ticket's primary reason.
+# The order in which handoff reasons are reported; the first one found is the primary reason.
 REASON_ORDER = ("emotional", "human_requested", "private", "complex", "in_hours")
 
 # Emotion labels (bot/nlu/emotion.py) that make a message a case for a person.
@@ -187,7 +187,9 @@ def decide(
 
     if reasons:
         ordered = tuple(sorted(set(reasons), key=REASON_ORDER.index))
-        move = signals.public and (has_personal_data or bool({"private", "emotional"} & set(ordered)))
+        move = signals.public and (
+            has_personal_data or bool({"private", "emotional"} & set(ordered))
+        )
         return Triage(
             HANDOFF,
             ordered,

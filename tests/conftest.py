@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-POSTGRES_URL = os.environ.get("HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,13 +52,21 @@ class Pipeline:
     loop: asyncio.AbstractEventLoop
     db_url: str
 
-    def send(self, text: str, *, sender: str = "alice", channel: str = "telegram",
-             public: bool = False, at: str = "2026-11-27T23:00:00+00:00") -> Any:
+    def send(
+        self,
+        text: str,
+        *,
+        sender: str = "alice",
+        channel: str = "telegram",
+        public: bool = False,
+        at: str = "2026-11-27T23:00:00+00:00",
+    ) -> Any:
         """Sends one customer message and returns what replay would report for it."""
         from bot.inbound import Inbound
 
-        inbound = Inbound(channel=channel, sender=sender, text=text, public=public,
-                          at=datetime.fromisoformat(at))
+        inbound = Inbound(
+            channel=channel, sender=sender, text=text, public=public, at=datetime.fromisoformat(at)
+        )
         return self.loop.run_until_complete(self.replayer.handle(f"{channel}:{sender}", inbound))
 
     def queue(self) -> Any:
@@ -80,7 +90,9 @@ def _pipeline(model: Path, db_url: str) -> Iterator[Pipeline]:
 @pytest.fixture(scope="session")
 def pipeline(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pipeline]:
     """The pipeline on the embedded default (SQLite)."""
-    yield from _pipeline(trained_model, f"sqlite:///{tmp_path_factory.mktemp('queue') / 'queue.db'}")
+    yield from _pipeline(
+        trained_model, f"sqlite:///{tmp_path_factory.mktemp('queue') / 'queue.db'}"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -101,9 +113,11 @@ def postgres_url() -> Iterator[str]:
     with admin.begin() as connection:
         connection.execute(text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield make_url(POSTGRES_URL).update_query_dict(
-            {"options": f"-csearch_path={schema}"}
-        ).render_as_string(hide_password=False)
+        yield (
+            make_url(POSTGRES_URL)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
     finally:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -46,8 +46,9 @@ COMPLEX_PROMISE_WEDNESDAY = (
     "(Tuesday, 1 December is a public holiday.)"
 )
 COMPLEX_PROMISE_WEDNESDAY_PT = (
-    "Isto precisa de uma pessoa da nossa equipa, que lhe responde aqui quarta-feira, 2 de dezembro, "
-    "às 09:00 (hora de Lisboa), já com tudo o que nos disse. (terça-feira, 1 de dezembro é feriado.)"
+    "Isto precisa de uma pessoa da nossa equipa, que lhe responde aqui quarta-feira, "
+    "2 de dezembro, às 09:00 (hora de Lisboa), já com tudo o que nos disse. "
+    "(terça-feira, 1 de dezembro é feriado.)"
 )
 IN_HOURS_IT = (
     "Grazie per il messaggio. Il nostro team è operativo e una persona ti risponderà qui a breve."
@@ -93,8 +94,12 @@ def queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HandoffQu
             cached.dispose()
 
 
-def user_event(text: str, at: datetime, metadata: dict[str, Any],
-               personal_data: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def user_event(
+    text: str,
+    at: datetime,
+    metadata: dict[str, Any],
+    personal_data: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
     """A `user` event as the tracker stores it."""
     meta = {**metadata, "at": at.isoformat()}
     return {
@@ -157,7 +162,9 @@ def make_tracker(
     )
 
 
-def handoff_triage(at: datetime, reasons: list[str], language: str = "en", **extra: Any) -> dict[str, Any]:
+def handoff_triage(
+    at: datetime, reasons: list[str], language: str = "en", **extra: Any
+) -> dict[str, Any]:
     """The `triage` slot as TriagePolicy sets it for a handoff."""
     return {
         "decision": "handoff",
@@ -175,7 +182,9 @@ def handoff_triage(at: datetime, reasons: list[str], language: str = "en", **ext
     }
 
 
-def run(action: Any, tracker: Tracker, domain: dict[str, Any]) -> tuple[list[Any], list[tuple[Any, Any]]]:
+def run(
+    action: Any, tracker: Tracker, domain: dict[str, Any]
+) -> tuple[list[Any], list[tuple[Any, Any]]]:
     """Runs an action; returns its events and the (text, visibility) of what it said."""
     dispatcher = CollectingDispatcher()
     events = asyncio.run(action.run(dispatcher, tracker, domain))
@@ -184,6 +193,11 @@ def run(action: Any, tracker: Tracker, domain: dict[str, Any]) -> tuple[list[Any
         assert message["response"] is None and message["template"] is None
         assert not message["buttons"] and not message["custom"] and message["image"] is None
     return events, [(m["text"], m.get("visibility")) for m in dispatcher.messages]
+
+
+def promised(triage: dict[str, Any], ticket: int, eta: str, reasons: list[str]) -> dict[str, Any]:
+    """The `triage` slot ActionHandoff sets: the policy's, with the ticket and the promise."""
+    return {**triage, "ticket": ticket, "reply_eta": eta, "reasons": reasons}
 
 
 def transcript_of(queue: HandoffQueue, ticket_id: int) -> list[tuple[str, str, list[Any]]]:
@@ -220,13 +234,17 @@ def test_response_book_falls_back_to_an_unconditioned_variation() -> None:
     domain = {
         "responses": {
             "utter_x": [
-                {"text": "só em português", "condition": [
-                    {"type": "slot", "name": "language", "value": "pt"}]},
+                {
+                    "text": "só em português",
+                    "condition": [{"type": "slot", "name": "language", "value": "pt"}],
+                },
                 {"text": "for everyone"},
             ],
             "utter_other_condition": [
-                {"text": "telegram only", "condition": [
-                    {"type": "slot", "name": "channel", "value": "telegram"}]},
+                {
+                    "text": "telegram only",
+                    "condition": [{"type": "slot", "name": "channel", "value": "telegram"}],
+                },
                 {"text": "plain", "condition": []},
             ],
         }
@@ -250,10 +268,12 @@ def test_response_book_missing_response(domain: dict[str, Any]) -> None:
 def test_response_book_response_without_text_or_language() -> None:
     conditioned_pt = [{"type": "slot", "name": "language", "value": "pt"}]
     book = ResponseBook(
-        {"responses": {
-            "utter_image": [{"image": "https://aurora.example/a.png"}],
-            "utter_pt_only": [{"text": "só pt", "condition": conditioned_pt}],
-        }},
+        {
+            "responses": {
+                "utter_image": [{"image": "https://aurora.example/a.png"}],
+                "utter_pt_only": [{"text": "só pt", "condition": conditioned_pt}],
+            }
+        },
         "en",
     )
     assert book.has("utter_image")
@@ -269,9 +289,10 @@ def test_response_book_fills_placeholders(domain: dict[str, Any]) -> None:
     assert book.text("utter_handoff_holiday_note", "es", holiday_name="martes, 1 de diciembre") == (
         "(Día festivo: martes, 1 de diciembre.)"
     )
-    assert book.text(
-        "utter_handoff_private", "en", eta_day="Saturday, 28 November", eta_time="10:00"
-    ) == PRIVATE_PROMISE_SATURDAY
+    assert (
+        book.text("utter_handoff_private", "en", eta_day="Saturday, 28 November", eta_time="10:00")
+        == PRIVATE_PROMISE_SATURDAY
+    )
 
 
 def test_response_book_wrong_placeholders_keep_the_text(domain: dict[str, Any]) -> None:
@@ -327,7 +348,7 @@ def test_out_of_hours_private_handoff(queue: HandoffQueue, domain: dict[str, Any
     meta = {"channel": "telegram", "public": False, "sender": "1001"}
     history = [
         user_event("Hi", FRIDAY_NIGHT - timedelta(minutes=2), meta),
-        bot_event("Hi! How can I help?", FRIDAY_NIGHT - timedelta(minutes=2) + timedelta(seconds=1)),
+        bot_event("Hi! How can I help?", FRIDAY_NIGHT - timedelta(minutes=1)),
     ]
     triage = handoff_triage(FRIDAY_NIGHT, ["private"])
     tracker = make_tracker(
@@ -340,10 +361,7 @@ def test_out_of_hours_private_handoff(queue: HandoffQueue, domain: dict[str, Any
     assert [t.id for t in tickets] == [1]
     assert events == [
         SlotSet("handoff_ticket", 1),
-        SlotSet(
-            "triage",
-            {**triage, "ticket": 1, "reply_eta": "2026-11-28T10:00:00+00:00", "reasons": ["private"]},
-        ),
+        SlotSet("triage", promised(triage, 1, "2026-11-28T10:00:00+00:00", ["private"])),
     ]
     assert said == [(PRIVATE_PROMISE_SATURDAY, None)]
 
@@ -384,7 +402,9 @@ def test_a_holiday_is_skipped_and_said(
 ) -> None:
     triage = handoff_triage(MONDAY_NIGHT, ["complex"], language, intent="out_of_scope")
     tracker = make_tracker(
-        text="my modem is blinking orange and the app crashes", at=MONDAY_NIGHT, triage=triage,
+        text="my modem is blinking orange and the app crashes",
+        at=MONDAY_NIGHT,
+        triage=triage,
         language=language,
     )
 
@@ -392,10 +412,7 @@ def test_a_holiday_is_skipped_and_said(
 
     assert events == [
         SlotSet("handoff_ticket", 1),
-        SlotSet(
-            "triage",
-            {**triage, "ticket": 1, "reply_eta": "2026-12-02T09:00:00+00:00", "reasons": ["complex"]},
-        ),
+        SlotSet("triage", promised(triage, 1, "2026-12-02T09:00:00+00:00", ["complex"])),
     ]
     assert said == [(promise, None)]
     ticket = queue.get(1)
@@ -407,11 +424,19 @@ def test_a_holiday_is_skipped_and_said(
 
 def test_in_hours_handoff(queue: HandoffQueue, domain: dict[str, Any]) -> None:
     triage = handoff_triage(
-        WEDNESDAY_MORNING, ["in_hours"], "it", in_hours=True, intent="faq",
-        topic=None, suggested_topic="faq/roaming",
+        WEDNESDAY_MORNING,
+        ["in_hours"],
+        "it",
+        in_hours=True,
+        intent="faq",
+        topic=None,
+        suggested_topic="faq/roaming",
     )
     tracker = make_tracker(
-        text="Il roaming è incluso?", at=WEDNESDAY_MORNING, triage=triage, language="it",
+        text="Il roaming è incluso?",
+        at=WEDNESDAY_MORNING,
+        triage=triage,
+        language="it",
         sender="2002",
     )
 
@@ -419,10 +444,7 @@ def test_in_hours_handoff(queue: HandoffQueue, domain: dict[str, Any]) -> None:
 
     assert events == [
         SlotSet("handoff_ticket", 1),
-        SlotSet(
-            "triage",
-            {**triage, "ticket": 1, "reply_eta": "2026-11-25T11:00:00+00:00", "reasons": ["in_hours"]},
-        ),
+        SlotSet("triage", promised(triage, 1, "2026-11-25T11:00:00+00:00", ["in_hours"])),
     ]
     assert said == [(IN_HOURS_IT, None)]
     ticket = queue.get(1)
@@ -447,7 +469,12 @@ def test_public_post_with_personal_data_moves_to_dm(
     span = {"kind": "iban", "start": start, "end": len(text)}
     triage = handoff_triage(FRIDAY_NIGHT, ["private"], move_to_private=True)
     tracker = make_tracker(
-        text=text, at=FRIDAY_NIGHT, triage=triage, channel="x", sender="@maria", public=True,
+        text=text,
+        at=FRIDAY_NIGHT,
+        triage=triage,
+        channel="x",
+        sender="@maria",
+        public=True,
         personal_data=[span],
     )
 
@@ -455,10 +482,7 @@ def test_public_post_with_personal_data_moves_to_dm(
 
     assert events == [
         SlotSet("handoff_ticket", 1),
-        SlotSet(
-            "triage",
-            {**triage, "ticket": 1, "reply_eta": "2026-11-28T10:00:00+00:00", "reasons": ["private"]},
-        ),
+        SlotSet("triage", promised(triage, 1, "2026-11-28T10:00:00+00:00", ["private"])),
     ]
     assert said == [
         (PUBLIC_DATA_WARNING, "public"),
@@ -484,8 +508,13 @@ def test_public_emotional_post_without_data_moves_to_dm(
         FRIDAY_NIGHT, ["emotional"], move_to_private=True, intent="complaint", emotion="anger"
     )
     tracker = make_tracker(
-        text="@AuroraCare third outage this week, I am furious", at=FRIDAY_NIGHT, triage=triage,
-        channel="x", sender="@joao", public=True, emotion="anger",
+        text="@AuroraCare third outage this week, I am furious",
+        at=FRIDAY_NIGHT,
+        triage=triage,
+        channel="x",
+        sender="@joao",
+        public=True,
+        emotion="anger",
     )
 
     events, said = run(ActionHandoff(), tracker, domain)
@@ -504,8 +533,12 @@ def test_public_emotional_post_without_data_moves_to_dm(
 def test_public_post_that_stays_public(queue: HandoffQueue, domain: dict[str, Any]) -> None:
     triage = handoff_triage(FRIDAY_NIGHT, ["complex"], intent="out_of_scope")
     tracker = make_tracker(
-        text="@AuroraCare do you sponsor the marathon?", at=FRIDAY_NIGHT, triage=triage,
-        channel="x", sender="@rita", public=True,
+        text="@AuroraCare do you sponsor the marathon?",
+        at=FRIDAY_NIGHT,
+        triage=triage,
+        channel="x",
+        sender="@rita",
+        public=True,
     )
     _events, said = run(ActionHandoff(), tracker, domain)
     assert len(said) == 1
@@ -522,11 +555,15 @@ def test_a_second_handoff_joins_the_waiting_ticket(
     run(ActionHandoff(), first, domain)
     later = FRIDAY_NIGHT + timedelta(minutes=5)
     second = make_tracker(
-        text="I want to talk to a person", at=later,
+        text="I want to talk to a person",
+        at=later,
         triage=handoff_triage(later, ["human_requested"], intent="request_human"),
         history=[
-            user_event("my bill is wrong", FRIDAY_NIGHT, {"channel": "telegram", "public": False,
-                                                          "sender": "1001"}),
+            user_event(
+                "my bill is wrong",
+                FRIDAY_NIGHT,
+                {"channel": "telegram", "public": False, "sender": "1001"},
+            ),
             bot_event(PRIVATE_PROMISE_SATURDAY, FRIDAY_NIGHT + timedelta(seconds=1)),
         ],
     )
@@ -552,13 +589,22 @@ def _hand_off_first(queue: HandoffQueue, domain: dict[str, Any]) -> None:
 FOLLOWUP_TRIAGE = {"decision": "handoff", "followup": True, "language": "en"}
 
 
-def _followup(text: str, at: datetime, *, emotion: str | None = None,
-              personal_data: list[dict[str, Any]] | None = None,
-              ticket: int | None = 1) -> Tracker:
+def _followup(
+    text: str,
+    at: datetime,
+    *,
+    emotion: str | None = None,
+    personal_data: list[dict[str, Any]] | None = None,
+    ticket: int | None = 1,
+) -> Tracker:
     meta = {"channel": "telegram", "public": False, "sender": "1001"}
     return make_tracker(
-        text=text, at=at, triage=dict(FOLLOWUP_TRIAGE), emotion=emotion,
-        personal_data=personal_data, handoff_ticket=ticket,
+        text=text,
+        at=at,
+        triage=dict(FOLLOWUP_TRIAGE),
+        emotion=emotion,
+        personal_data=personal_data,
+        handoff_ticket=ticket,
         history=[
             user_event("My bill is wrong", FRIDAY_NIGHT, meta),
             bot_event(PRIVATE_PROMISE_SATURDAY, FRIDAY_NIGHT),
@@ -621,7 +667,9 @@ def test_append_raises_the_need_on_emotion(
 
 def test_append_never_lowers_the_need(queue: HandoffQueue, domain: dict[str, Any]) -> None:
     tracker = make_tracker(
-        text="I can't take this anymore", at=FRIDAY_NIGHT, emotion="distress",
+        text="I can't take this anymore",
+        at=FRIDAY_NIGHT,
+        emotion="distress",
         triage=handoff_triage(FRIDAY_NIGHT, ["emotional"], emotion="distress"),
     )
     run(ActionHandoff(), tracker, domain)
@@ -673,11 +721,13 @@ def test_append_in_hours_after_resolution_promises_a_reply_now(
     # Saturday while the desk is open: a person answers now, not "on Saturday at 11:00".
     later = datetime(2026, 11, 28, 11, 0, tzinfo=LISBON)
     events, said = run(ActionAppendToTicket(), _followup("still wrong", later), domain)
-    assert said == [(
-        "Thanks for your message. Our team is online now and a person will reply to you here "
-        "shortly.",
-        None,
-    )]
+    assert said == [
+        (
+            "Thanks for your message. Our team is online now and a person will reply to you here "
+            "shortly.",
+            None,
+        )
+    ]
     assert events[1] == SlotSet("handoff_ticket", 2)
     assert events[2]["value"]["reply_eta"] == "2026-11-28T11:00:00+00:00"
 
@@ -702,8 +752,13 @@ def test_the_actions_do_not_import_tensorflow() -> None:
         "print('tensorflow' in sys.modules)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-        check=True, env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
     )
     assert done.stdout.strip().splitlines()[-1] == "False"
 

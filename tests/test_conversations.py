@@ -49,8 +49,9 @@ def test_routine_questions_out_of_hours_are_answered_in_the_customers_language(
 
 
 def test_in_hours_a_person_answers_and_the_ticket_carries_the_bot_suggestion(pipeline: Any) -> None:
-    result = pipeline.send("how can I use my phone when I travel to Spain?", sender=unique("day"),
-                           at=TUESDAY_IN_HOURS)
+    result = pipeline.send(
+        "how can I use my phone when I travel to Spain?", sender=unique("day"), at=TUESDAY_IN_HOURS
+    )
     assert (result.decision, result.reason) == ("handoff", "in_hours")
     assert result.reply_eta == TUESDAY_IN_HOURS
     ticket = pipeline.queue().get(result.ticket)
@@ -58,8 +59,12 @@ def test_in_hours_a_person_answers_and_the_ticket_carries_the_bot_suggestion(pip
     assert ticket.suggested_answer and "EU" in ticket.suggested_answer
 
 
-def test_friday_night_handoff_promises_saturday_morning_in_the_customers_language(pipeline: Any) -> None:
-    result = pipeline.send("quero falar com uma pessoa por favor", sender=unique("pt"), at=FRIDAY_NIGHT)
+def test_friday_night_handoff_promises_saturday_morning_in_the_customers_language(
+    pipeline: Any,
+) -> None:
+    result = pipeline.send(
+        "quero falar com uma pessoa por favor", sender=unique("pt"), at=FRIDAY_NIGHT
+    )
     assert (result.decision, result.reason, result.language) == ("handoff", "human_requested", "pt")
     assert result.reply_eta == SATURDAY_OPENING
     assert "sábado, 28 de novembro" in result.replies[0]["text"]
@@ -67,7 +72,9 @@ def test_friday_night_handoff_promises_saturday_morning_in_the_customers_languag
 
 
 def test_the_promise_skips_a_holiday_and_says_so(pipeline: Any) -> None:
-    result = pipeline.send("I want to talk to a real person", sender=unique("hol"), at=MONDAY_BEFORE_HOLIDAY)
+    result = pipeline.send(
+        "I want to talk to a real person", sender=unique("hol"), at=MONDAY_BEFORE_HOLIDAY
+    )
     assert result.reply_eta == WEDNESDAY_OPENING
     text = result.replies[0]["text"]
     assert "Wednesday, 2 December" in text and "09:00" in text
@@ -77,7 +84,9 @@ def test_the_promise_skips_a_holiday_and_says_so(pipeline: Any) -> None:
 def test_later_messages_join_the_same_ticket_and_the_bot_stays_quiet(pipeline: Any) -> None:
     sender = unique("follow")
     first = pipeline.send("can I speak to an agent please", sender=sender, at=FRIDAY_NIGHT)
-    second = pipeline.send("also, when is my bill due?", sender=sender, at="2026-11-27T23:05:00+00:00")
+    second = pipeline.send(
+        "also, when is my bill due?", sender=sender, at="2026-11-27T23:05:00+00:00"
+    )
     third = pipeline.send("hello??", sender=sender, at="2026-11-27T23:10:00+00:00")
     assert first.decision == second.decision == third.decision == "handoff"
     assert first.ticket == second.ticket == third.ticket
@@ -86,28 +95,45 @@ def test_later_messages_join_the_same_ticket_and_the_bot_stays_quiet(pipeline: A
     assert second.replies == [] and third.replies == []
     ticket = pipeline.queue().get(first.ticket)
     customer_lines = [e.text for e in ticket.transcript if e.author == "customer"]
-    assert customer_lines == ["can I speak to an agent please", "also, when is my bill due?", "hello??"]
+    assert customer_lines == [
+        "can I speak to an agent please",
+        "also, when is my bill due?",
+        "hello??",
+    ]
     assert [e.author for e in ticket.transcript].count("bot") == 1
 
 
 def test_distress_is_emotional_and_most_urgent(pipeline: Any) -> None:
     result = pipeline.send(
         "please help, my elderly mother lives alone and her phone line has been dead for 3 days, "
-        "I'm desperate", sender=unique("distress"), at=FRIDAY_NIGHT)
+        "I'm desperate",
+        sender=unique("distress"),
+        at=FRIDAY_NIGHT,
+    )
     assert (result.decision, result.reason) == ("handoff", "emotional")
     assert pipeline.queue().get(result.ticket).need == 1
 
 
 def test_a_post_about_the_brand_to_someone_else_is_ignored(pipeline: Any) -> None:
-    result = pipeline.send("@maria_s have you tried @AuroraCare fibre? mine has been great",
-                           sender=unique("friend"), channel="x", public=True, at=FRIDAY_NIGHT)
+    result = pipeline.send(
+        "@maria_s have you tried @AuroraCare fibre? mine has been great",
+        sender=unique("friend"),
+        channel="x",
+        public=True,
+        at=FRIDAY_NIGHT,
+    )
     assert (result.decision, result.reason, result.replies) == ("ignore", "not_addressed", [])
 
 
 def test_a_public_question_gets_a_public_reply_with_the_handle_within_280(pipeline: Any) -> None:
     sender = unique("xuser")
-    result = pipeline.send("@AuroraCare how do I activate an eSIM on my new phone?", sender=sender,
-                           channel="x", public=True, at=FRIDAY_NIGHT)
+    result = pipeline.send(
+        "@AuroraCare how do I activate an eSIM on my new phone?",
+        sender=sender,
+        channel="x",
+        public=True,
+        at=FRIDAY_NIGHT,
+    )
     assert (result.decision, result.topic) == ("answer", "faq/sim_activation")
     (reply,) = result.replies
     assert reply["public"] and reply["text"].startswith(f"@{sender} ")
@@ -116,8 +142,13 @@ def test_a_public_question_gets_a_public_reply_with_the_handle_within_280(pipeli
 
 def test_personal_data_in_public_moves_to_dm_and_is_never_repeated(pipeline: Any) -> None:
     iban = "PT50000201231234567890154"
-    result = pipeline.send(f"@AuroraCare please change my direct debit to {iban}", sender=unique("leak"),
-                           channel="x", public=True, at=FRIDAY_NIGHT)
+    result = pipeline.send(
+        f"@AuroraCare please change my direct debit to {iban}",
+        sender=unique("leak"),
+        channel="x",
+        public=True,
+        at=FRIDAY_NIGHT,
+    )
     assert (result.decision, result.reason) == ("handoff", "private")
     assert [r["public"] for r in result.replies] == [True, False]
     assert all(iban not in r["text"] and "0154" not in r["text"] for r in result.replies)
@@ -127,17 +158,24 @@ def test_personal_data_in_public_moves_to_dm_and_is_never_repeated(pipeline: Any
 
 
 def test_sms_replies_fit_two_segments_even_with_portuguese_accents(pipeline: Any) -> None:
-    result = pipeline.send("a internet em casa não funciona, o que posso fazer?", sender="+351912345678",
-                           channel="sms", at=FRIDAY_NIGHT)
+    result = pipeline.send(
+        "a internet em casa não funciona, o que posso fazer?",
+        sender="+351912345678",
+        channel="sms",
+        at=FRIDAY_NIGHT,
+    )
     assert result.decision == "answer"
     assert all(encoding_of(r["text"]).segments <= 2 for r in result.replies)
 
 
 def test_the_same_question_after_an_answer_means_the_answer_did_not_help(pipeline: Any) -> None:
     sender = unique("again")
-    first = pipeline.send("my wifi is not working, what should I do?", sender=sender, at=FRIDAY_NIGHT)
-    second = pipeline.send("that didn't help at all, still no internet", sender=sender,
-                           at="2026-11-27T23:20:00+00:00")
+    first = pipeline.send(
+        "my wifi is not working, what should I do?", sender=sender, at=FRIDAY_NIGHT
+    )
+    second = pipeline.send(
+        "that didn't help at all, still no internet", sender=sender, at="2026-11-27T23:20:00+00:00"
+    )
     assert first.decision == "answer"
     assert (second.decision, second.reason) in {("handoff", "complex"), ("handoff", "emotional")}
 
@@ -145,26 +183,36 @@ def test_the_same_question_after_an_answer_means_the_answer_did_not_help(pipelin
 @pytest.mark.parametrize(
     ("text", "decision", "reason"),
     [
-        ("🔥🔥🔥 FREE crypto giveaway!!! follow and DM me to earn 5000$ http://scam.example", "ignore", "spam"),
+        (
+            "🔥🔥🔥 FREE crypto giveaway!!! follow and DM me to earn 5000$ http://scam.example",
+            "ignore",
+            "spam",
+        ),
         ("ok", "ignore", "no_reply_needed"),
         ("", "ignore", "no_reply_needed"),
         ("\x00\x07\x1b", "ignore", "no_reply_needed"),
         ("what's the best recipe for lasagna?", "handoff", "complex"),
     ],
 )
-def test_messages_that_need_no_answer_or_no_guess(pipeline: Any, text: str, decision: str, reason: str) -> None:
+def test_messages_that_need_no_answer_or_no_guess(
+    pipeline: Any, text: str, decision: str, reason: str
+) -> None:
     result = pipeline.send(text, sender=unique("odd"), at=FRIDAY_NIGHT)
     assert (result.decision, result.reason) == (decision, reason)
 
 
 def test_a_10000_character_message_reaches_a_person_whole(pipeline: Any) -> None:
-    text = ("I would like to understand the options for my family plan and the router. " * 140)[:10_000]
+    text = ("I would like to understand the options for my family plan and the router. " * 140)[
+        :10_000
+    ]
     result = pipeline.send(text, sender=unique("long"), at=FRIDAY_NIGHT)
     assert (result.decision, result.reason) == ("handoff", "complex")
     assert pipeline.queue().get(result.ticket).transcript[0].text == text.strip()
 
 
-@pytest.mark.parametrize("text", ["😀😀😀", "привет мой интернет не работает 你好", "ok\x00 \u200b"])
+@pytest.mark.parametrize(
+    "text", ["😀😀😀", "привет мой интернет не работает 你好", "ok\x00 \u200b"]
+)
 def test_odd_scripts_and_emoji_get_a_decision_and_a_trace(pipeline: Any, text: str) -> None:
     result = pipeline.send(text, sender=unique("script"), at=FRIDAY_NIGHT)
     assert result.error is None

@@ -16,16 +16,28 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def afterhours(*args: str, cwd: Path = ROOT, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def afterhours(
+    *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args], cwd=cwd, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=900,
+        [sys.executable, "-m", "bot.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=900,
     )
 
 
 def test_replay_reports_bad_lines_and_goes_on(trained_model: Path, tmp_path: Path) -> None:
-    good = {"id": "a", "channel": "sms", "public": False, "sender": "+351911111111",
-            "text": "how do I pay my bill?", "at": "2026-11-27T23:00:00+00:00"}
+    good = {
+        "id": "a",
+        "channel": "sms",
+        "public": False,
+        "sender": "+351911111111",
+        "text": "how do I pay my bill?",
+        "at": "2026-11-27T23:00:00+00:00",
+    }
     lines = [
         json.dumps(good),
         "{not json",
@@ -36,7 +48,9 @@ def test_replay_reports_bad_lines_and_goes_on(trained_model: Path, tmp_path: Pat
     source = tmp_path / "in.jsonl"
     source.write_text("\n".join(lines) + "\n", encoding="utf-8")
     target = tmp_path / "out.jsonl"
-    done = afterhours("replay", str(source), "--out", str(target), "--model", str(trained_model), "--quiet")
+    done = afterhours(
+        "replay", str(source), "--out", str(target), "--model", str(trained_model), "--quiet"
+    )
     assert done.returncode == 0, done.stderr
     out = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     assert [o["id"] for o in out] == ["a", "b", "c", "d"]
@@ -45,14 +59,29 @@ def test_replay_reports_bad_lines_and_goes_on(trained_model: Path, tmp_path: Pat
     assert "offset" in out[2]["error"] and "channel" in out[3]["error"]
     assert "error" not in out[4]
     assert "line 2:" in done.stderr and "line 3:" in done.stderr and "line 4:" in done.stderr
-    assert set(out[0]) == {"id", "decision", "topic", "reason", "language", "replies", "ticket", "reply_eta"}
+    assert set(out[0]) == {
+        "id",
+        "decision",
+        "topic",
+        "reason",
+        "language",
+        "replies",
+        "ticket",
+        "reply_eta",
+    }
 
 
 def test_replay_without_a_model_says_how_to_train(tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("", encoding="utf-8")
-    done = afterhours("replay", str(source), "--out", str(tmp_path / "out.jsonl"), cwd=tmp_path,
-                      env={"AFTERHOURS_BRAND": str(ROOT / "brand.yml"), "PYTHONPATH": str(ROOT)})
+    done = afterhours(
+        "replay",
+        str(source),
+        "--out",
+        str(tmp_path / "out.jsonl"),
+        cwd=tmp_path,
+        env={"AFTERHOURS_BRAND": str(ROOT / "brand.yml"), "PYTHONPATH": str(ROOT)},
+    )
     assert done.returncode == 2
     assert "afterhours train" in done.stderr
 
@@ -61,9 +90,13 @@ def test_heldout_quality(trained_model: Path, tmp_path: Path) -> None:
     """The held-out night messages (tests/heldout, written apart from the training data)."""
     cases = load_cases()
     source = tmp_path / "heldout.jsonl"
-    source.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
+    source.write_text(
+        "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8"
+    )
     target = tmp_path / "out.jsonl"
-    done = afterhours("replay", str(source), "--out", str(target), "--model", str(trained_model), "--quiet")
+    done = afterhours(
+        "replay", str(source), "--out", str(target), "--model", str(trained_model), "--quiet"
+    )
     assert done.returncode == 0, done.stderr
     outputs = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
     tallies = evaluate(outputs, cases)
@@ -85,16 +118,35 @@ def test_demo_shows_the_night_and_the_waiting_tickets(trained_model: Path) -> No
 
 
 def test_rasa_data_validate_accepts_the_repository() -> None:
-    done = subprocess.run([sys.executable, "-m", "rasa", "data", "validate"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "rasa", "data", "validate"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
 
 
 def test_rasa_test_passes_the_conversation_stories(trained_model: Path, tmp_path: Path) -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "rasa", "test", "core", "--model", str(trained_model),
-         "--stories", "tests/test_stories.yml", "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "test",
+            "core",
+            "--model",
+            str(trained_model),
+            "--stories",
+            "tests/test_stories.yml",
+            "--out",
+            str(tmp_path),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
         env={**os.environ, "AFTERHOURS_BRAND": str(ROOT / "tests" / "brand_night.yml")},
     )
     assert done.returncode == 0, done.stderr[-3000:]

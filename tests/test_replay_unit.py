@@ -226,7 +226,14 @@ def test_result_with_error() -> None:
 def test_result_keys_follow_the_contract() -> None:
     keys = list(ReplayResult(id="n1").as_json())
     assert keys == [
-        "id", "decision", "topic", "reason", "language", "replies", "ticket", "reply_eta"
+        "id",
+        "decision",
+        "topic",
+        "reason",
+        "language",
+        "replies",
+        "ticket",
+        "reply_eta",
     ]
 
 
@@ -281,7 +288,12 @@ def test_replay_unit_imports_do_not_pull_tensorflow() -> None:
         "print('tensorflow' in sys.modules)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60,
-        check=True, env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
     )
     assert done.stdout.strip().splitlines()[-1] == "False"

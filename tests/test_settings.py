@@ -150,8 +150,13 @@ def test_a_document_that_is_not_a_mapping_is_refused(document: Any) -> None:
 
 def test_optional_settings_have_defaults(raw: dict[str, Any]) -> None:
     def strip(r: dict[str, Any]) -> None:
-        for key in ("answer_in_hours", "locales", "account_number_pattern", "phone_regions",
-                    "departments"):
+        for key in (
+            "answer_in_hours",
+            "locales",
+            "account_number_pattern",
+            "phone_regions",
+            "departments",
+        ):
             r.pop(key)
         for key in ("status_page", "stores", "phone_note"):
             r["contacts"].pop(key)
@@ -278,7 +283,11 @@ def test_settings_do_not_import_tensorflow() -> None:
         "print('tensorflow' in sys.modules)"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code, str(SHIPPED)], cwd=REPO, capture_output=True, text=True,
-        timeout=60, check=True,
+        [sys.executable, "-c", code, str(SHIPPED)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     )
     assert done.stdout.strip() == "False"

@@ -28,7 +28,11 @@ def test_a_confident_faq_out_of_hours_is_answered() -> None:
 
 def test_in_hours_a_person_answers_with_the_bot_suggestion() -> None:
     triage = decide(signals(in_hours=True))
-    assert (triage.decision, triage.reason, triage.suggested_topic) == ("handoff", "in_hours", "faq/roaming")
+    assert (triage.decision, triage.reason, triage.suggested_topic) == (
+        "handoff",
+        "in_hours",
+        "faq/roaming",
+    )
 
 
 def test_the_brand_may_let_the_bot_answer_in_hours() -> None:
@@ -64,7 +68,11 @@ def test_handoff_reasons(overrides: dict[str, object], reason: str) -> None:
 
 def test_all_reasons_are_kept_emotional_first() -> None:
     triage = decide(
-        signals(intent="request_human", emotion="anger", personal_data=[{"kind": "iban", "start": 0, "end": 5}])
+        signals(
+            intent="request_human",
+            emotion="anger",
+            personal_data=[{"kind": "iban", "start": 0, "end": 5}],
+        )
     )
     assert triage.reasons == ("emotional", "human_requested", "private")
 
@@ -98,7 +106,9 @@ def test_a_private_message_is_always_addressed() -> None:
 def test_public_personal_data_moves_to_private() -> None:
     triage = decide(signals(public=True, personal_data=[{"kind": "email", "start": 0, "end": 3}]))
     assert triage.move_to_private
-    assert not decide(signals(public=False, personal_data=[{"kind": "email", "start": 0, "end": 3}])).move_to_private
+    assert not decide(
+        signals(public=False, personal_data=[{"kind": "email", "start": 0, "end": 3}])
+    ).move_to_private
 
 
 def test_public_account_request_moves_to_private() -> None:

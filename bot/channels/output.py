@@ -38,7 +38,9 @@ def scrub_public(text: str) -> str:
 
 def render_reply(channel: str, text: str, *, public: bool, handle: str | None) -> list[Reply]:
     """Renders one bot message for a channel; public text never carries personal data."""
-    parts = render(channel, text, public=public, handle=handle, scrub=scrub_public if public else None)
+    parts = render(
+        channel, text, public=public, handle=handle, scrub=scrub_public if public else None
+    )
     return [Reply(public=public, text=part) for part in parts if part]
 
 
@@ -64,7 +66,9 @@ class RenderingOutputChannel(OutputChannel):
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
         """Renders and delivers a text reply."""
-        for reply in render_reply(self.channel, text, public=self.visibility(kwargs), handle=self.handle):
+        for reply in render_reply(
+            self.channel, text, public=self.visibility(kwargs), handle=self.handle
+        ):
             await self.deliver(recipient_id, reply)
 
     async def deliver(self, recipient_id: str, reply: Reply) -> None:

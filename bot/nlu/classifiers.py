@@ -94,7 +94,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         if len(set(labels)) < 2:
             logger.warning("LinearIntentClassifier needs at least two intents; not trained")
             return self._resource
-        features = sp.vstack([_features(m, self.config["dense_weight"]) for m in examples], format="csr")
+        features = sp.vstack(
+            [_features(m, self.config["dense_weight"]) for m in examples], format="csr"
+        )
         self.model = LogisticRegression(
             C=self.config["C"],
             max_iter=self.config["max_iter"],
@@ -114,14 +116,18 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
                 continue
-            probabilities = self.model.predict_proba(_features(message, self.config["dense_weight"]))[0]
+            probabilities = self.model.predict_proba(
+                _features(message, self.config["dense_weight"])
+            )[0]
             self._set_predictions(message, list(self.model.classes_), probabilities)
         return messages
 
-    def _set_predictions(self, message: Message, labels: list[str], probabilities: np.ndarray) -> None:
+    def _set_predictions(
+        self, message: Message, labels: list[str], probabilities: np.ndarray
+    ) -> None:
         families: dict[str, float] = defaultdict(float)
         members: dict[str, list[tuple[str, float]]] = defaultdict(list)
-        for label, probability in zip(labels, probabilities):
+        for label, probability in zip(labels, probabilities, strict=True):
             family = label.split("/", 1)[0]
             families[family] += float(probability)
             if "/" in label:
@@ -131,7 +137,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         message.set(INTENT, {"name": top_name, "confidence": top_confidence}, add_to_output=True)
         message.set(
             "intent_ranking",
-            [{"name": name, "confidence": confidence} for name, confidence in ranking[:RANKING_LENGTH]],
+            [
+                {"name": name, "confidence": confidence}
+                for name, confidence in ranking[:RANKING_LENGTH]
+            ],
             add_to_output=True,
         )
         if not members:

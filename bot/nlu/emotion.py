@@ -261,9 +261,7 @@ def _matches(
 def _intensity(raw: str, lexicon: EmotionLexicon) -> tuple[float, list[str]]:
     cues: list[str] = []
     score = 0.0
-    caps = [
-        w for w in _LONG_WORD.findall(raw) if w.isupper() and fold(w) not in lexicon.acronyms
-    ]
+    caps = [w for w in _LONG_WORD.findall(raw) if w.isupper() and fold(w) not in lexicon.acronyms]
     letters = _LETTER.findall(raw)
     upper_share = sum(ch.isupper() for ch in letters) / len(letters) if letters else 0.0
     if len(caps) >= 2 or (len(letters) >= 12 and upper_share >= 0.7):
@@ -281,9 +279,7 @@ def _intensity(raw: str, lexicon: EmotionLexicon) -> tuple[float, list[str]]:
     return min(score, MAX_INTENSITY), cues
 
 
-def detect_emotion(
-    text: str, language: str, lexicons: Mapping[str, EmotionLexicon]
-) -> Emotion:
+def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexicon]) -> Emotion:
     """Detect the emotion of one message.
 
     Args:

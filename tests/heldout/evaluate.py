@@ -54,13 +54,19 @@ def leaks(case: dict[str, Any], reply: dict[str, Any]) -> bool:
     if not reply["public"]:
         return False
     brand = load_brand()
-    found = find_personal_data(case["text"], account_pattern=brand.account_number_pattern,
-                               phone_regions=brand.phone_regions)
+    found = find_personal_data(
+        case["text"],
+        account_pattern=brand.account_number_pattern,
+        phone_regions=brand.phone_regions,
+    )
     if any(f.value in reply["text"] for f in found):
         return True
     own = {brand.contacts.phone, brand.contacts.email}
-    in_reply = find_personal_data(reply["text"], account_pattern=brand.account_number_pattern,
-                                  phone_regions=brand.phone_regions)
+    in_reply = find_personal_data(
+        reply["text"],
+        account_pattern=brand.account_number_pattern,
+        phone_regions=brand.phone_regions,
+    )
     return any(f.value not in own for f in in_reply)
 
 
@@ -97,8 +103,10 @@ class Tally:
         if out.get("decision") == expect["decision"]:
             self.decision += 1
         else:
-            problems.append(f"decision {out.get('decision')}/{out.get('reason') or out.get('topic')} "
-                            f"!= {expect['decision']}/{expect.get('reason') or expect.get('topic')}")
+            problems.append(
+                f"decision {out.get('decision')}/{out.get('reason') or out.get('topic')} "
+                f"!= {expect['decision']}/{expect.get('reason') or expect.get('topic')}"
+            )
         if expect["decision"] == "answer":
             self.topic_total += 1
             if out.get("topic") == expect["topic"]:
@@ -145,7 +153,10 @@ def report(tallies: dict[str, Tally]) -> str:
         ("decision accuracy", lambda t: percent(t.decision, t.total)),
         ("topic accuracy (expected answers)", lambda t: percent(t.topic, t.topic_total)),
         ("wrong answers (of all lines)", lambda t: percent(t.wrong_answers, t.total)),
-        ("reason accuracy (expected handoffs/ignores)", lambda t: percent(t.reason, t.reason_total)),
+        (
+            "reason accuracy (expected handoffs/ignores)",
+            lambda t: percent(t.reason, t.reason_total),
+        ),
         ("language accuracy", lambda t: percent(t.language, t.total)),
         ("promised times right (handoffs)", lambda t: percent(t.eta, t.eta_total)),
         ("personal data repeated in public", lambda t: str(t.leaks)),
@@ -173,8 +184,19 @@ def replay(cases: list[dict[str, Any]], model: str | None) -> list[dict[str, Any
     with tempfile.TemporaryDirectory() as scratch:
         source = Path(scratch) / "in.jsonl"
         target = Path(scratch) / "out.jsonl"
-        source.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8")
-        command = [sys.executable, "-m", "bot.cli", "replay", str(source), "--out", str(target), "--quiet"]
+        source.write_text(
+            "".join(json.dumps(c, ensure_ascii=False) + "\n" for c in cases), encoding="utf-8"
+        )
+        command = [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "replay",
+            str(source),
+            "--out",
+            str(target),
+            "--quiet",
+        ]
         if model:
             command += ["--model", model]
         subprocess.run(command, check=True)

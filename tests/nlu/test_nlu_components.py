@@ -102,9 +102,7 @@ def _run(pipeline: list[Any], message: Any) -> dict[str, Any]:
     return parsed
 
 
-def test_each_component_sets_its_parse_data_key(
-    no_brand: SimpleNamespace, tmp_path: Path
-) -> None:
+def test_each_component_sets_its_parse_data_key(no_brand: SimpleNamespace, tmp_path: Path) -> None:
     r = no_brand
     text = "@AuroraCare estou FURIOSO!!! 3 dias sem internet. NIF 123456789"
     metadata = {"channel": "x", "public": True, "sender": "ana"}

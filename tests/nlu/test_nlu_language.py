@@ -173,8 +173,16 @@ def test_short_messages_are_mostly_right(guesser: LanguageGuesser, language: str
 
 @pytest.mark.parametrize(
     ("text", "language"),
-    [("olá", "pt"), ("Hola!!", "es"), ("ciao 👋", "it"), ("Obrigado 🙏", "pt"), ("grazie", "it"),
-     ("gracias", "es"), ("Muito obrigada!", "pt"), ("thank you", "en")],
+    [
+        ("olá", "pt"),
+        ("Hola!!", "es"),
+        ("ciao 👋", "it"),
+        ("Obrigado 🙏", "pt"),
+        ("grazie", "it"),
+        ("gracias", "es"),
+        ("Muito obrigada!", "pt"),
+        ("thank you", "en"),
+    ],
 )
 def test_greeting_hints_are_reliable(guesser: LanguageGuesser, text: str, language: str) -> None:
     guess = guesser.guess(text, previous="en" if language != "en" else "pt")
@@ -184,9 +192,25 @@ def test_greeting_hints_are_reliable(guesser: LanguageGuesser, text: str, langua
 
 @pytest.mark.parametrize(
     "text",
-    ["ok", "OK!", "👍", "😡😡😡", "hi", "12345", "https://aurora.example/status", "@AuroraCare",
-     "@AuroraCare 👍", "#fail", "", "   ", "\x00\x07", "lol", "привет как дела", "你好 hello",
-     "wifi password?"],
+    [
+        "ok",
+        "OK!",
+        "👍",
+        "😡😡😡",
+        "hi",
+        "12345",
+        "https://aurora.example/status",
+        "@AuroraCare",
+        "@AuroraCare 👍",
+        "#fail",
+        "",
+        "   ",
+        "\x00\x07",
+        "lol",
+        "привет как дела",
+        "你好 hello",
+        "wifi password?",
+    ],
 )
 def test_unclear_messages_keep_the_conversation_language(
     guesser: LanguageGuesser, text: str
@@ -221,9 +245,14 @@ def test_mentions_links_and_hashtags_are_ignored(guesser: LanguageGuesser) -> No
 
 @pytest.mark.parametrize(
     ("text", "hint"),
-    [("você pode me ajudar?", "pt_BR"), ("meu celular não pega", "pt_BR"),
-     ("tá sem internet", "pt_BR"), ("vc pode ver o boleto?", "pt_BR"),
-     ("a minha internet não funciona desde ontem", None), ("o telemóvel não tem rede", None)],
+    [
+        ("você pode me ajudar?", "pt_BR"),
+        ("meu celular não pega", "pt_BR"),
+        ("tá sem internet", "pt_BR"),
+        ("vc pode ver o boleto?", "pt_BR"),
+        ("a minha internet não funciona desde ontem", None),
+        ("o telemóvel não tem rede", None),
+    ],
 )
 def test_brazilian_locale_hint(guesser: LanguageGuesser, text: str, hint: str | None) -> None:
     guess = guesser.guess(text)
