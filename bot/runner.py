@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from rich.console import Console
 
 from bot.replay import action_server_command, newest_model, wait_until_healthy
 from bot.settings import BRAND_ENV, DB_ENV, brand_path, database_url, load_brand
@@ -60,11 +61,14 @@ def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = 
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     Path("var").mkdir(exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
+    console = Console(stderr=True)
 
     def on_signal(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
 
+    # Handle both explicitly: a runner started in the background inherits an ignored SIGINT.
     signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     scheduler = None
     try:
         print(f"starting the action server on 127.0.0.1:{action_port} ...", flush=True)
@@ -97,7 +101,11 @@ def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = 
             env=env,
         )
         processes.append(rasa)
-        wait_until_healthy(f"http://127.0.0.1:{rasa_port}/", rasa, timeout=300)
+        # /status answers 200 only once the model is loaded.
+        with console.status(
+            f"starting the Rasa server on 127.0.0.1:{rasa_port} with {model_path.name} ..."
+        ):
+            wait_until_healthy(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
 
         from bot.scheduler import start_scheduler
 
