@@ -6,6 +6,7 @@ import logging
 import threading
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
@@ -241,7 +242,12 @@ class ActionAppendToTicket(Action):
             decision="handoff",
             reasons=list(ticket.reasons),
             ticket=ticket.id,
-            reply_eta=ticket.reply_eta.isoformat() if ticket.reply_eta else None,
+            # In the brand's zone, as ActionHandoff wrote it: the same promise, the same string.
+            reply_eta=(
+                ticket.reply_eta.astimezone(ZoneInfo(load_brand().timezone)).isoformat()
+                if ticket.reply_eta
+                else None
+            ),
             followup=True,
         )
         return [SlotSet("triage", triage)]

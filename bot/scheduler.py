@@ -58,8 +58,11 @@ def schedule_next_opening(
             opening = calendar.next_opening(opening + timedelta(hours=1))
 
     def run() -> None:
-        morning_digest(queue)
-        schedule_next_opening(scheduler, calendar, queue)
+        # Reschedule even if the digest failed (a database hiccup): otherwise no digest ever again.
+        try:
+            morning_digest(queue)
+        finally:
+            schedule_next_opening(scheduler, calendar, queue)
 
     scheduler.add_job(run, "date", run_date=opening, id="morning_digest", replace_existing=True)
     return opening

@@ -7,8 +7,6 @@ the repository's own (data/responses), so the exact words customers read are che
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
@@ -67,6 +65,18 @@ EMOTIONAL_PROMISE_SATURDAY = (
     "I'm really sorry you're going through this. A person from our team will answer you here on "
     "Saturday, 28 November at 10:00 (Lisbon time) and look into it with you."
 )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tensorflow_stays_out() -> Iterator[None]:
+    """Fails this module's last teardown if its tests imported TensorFlow.
+
+    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
+    """
+    loaded_before = "tensorflow" in sys.modules
+    yield
+    if not loaded_before:
+        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
 
 
 # -- fixtures ----------------------------------------------------------------------------------
@@ -732,6 +742,24 @@ def test_append_in_hours_after_resolution_promises_a_reply_now(
     assert events[2]["value"]["reply_eta"] == "2026-11-28T11:00:00+00:00"
 
 
+def test_append_reports_the_promise_as_the_handoff_did(
+    queue: HandoffQueue, domain: dict[str, Any]
+) -> None:
+    # Summer: Lisbon is UTC+1, so the zone of the string matters.
+    friday = datetime(2026, 7, 3, 23, 0, tzinfo=LISBON)
+    tracker = make_tracker(
+        text="My bill is wrong", at=friday, triage=handoff_triage(friday, ["private"])
+    )
+    events, said = run(ActionHandoff(), tracker, domain)
+    assert events[1]["value"]["reply_eta"] == "2026-07-04T10:00:00+01:00"
+    assert "Saturday, 4 July at 10:00" in said[0][0]
+    events, said = run(
+        ActionAppendToTicket(), _followup("hello?", friday + timedelta(minutes=3)), domain
+    )
+    assert said == []
+    assert events[0]["value"]["reply_eta"] == "2026-07-04T10:00:00+01:00"
+
+
 @pytest.mark.parametrize("ticket", [None, 99])
 def test_append_without_a_ticket_opens_one(
     queue: HandoffQueue, domain: dict[str, Any], ticket: int | None
@@ -742,25 +770,6 @@ def test_append_without_a_ticket_opens_one(
     assert events[:2] == [SlotSet("handoff_ticket", None), SlotSet("handoff_ticket", 1)]
     assert len(said) == 1
     assert queue.get(1) is not None
-
-
-def test_the_actions_do_not_import_tensorflow() -> None:
-    # A fresh interpreter: other test modules of a full run may have imported it already.
-    code = (
-        "import sys, actions.handoff, actions.responses; "
-        "from rasa.shared.nlu.training_data.loading import load_data; load_data('data/responses'); "
-        "print('tensorflow' in sys.modules)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-        env={**os.environ, "RASA_TELEMETRY_ENABLED": "false"},
-    )
-    assert done.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_utc_and_lisbon_agree_in_winter() -> None:

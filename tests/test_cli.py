@@ -80,6 +80,24 @@ def test_building_the_parser_and_help_do_not_import_tensorflow(tmp_path: Path) -
     assert done.stdout.split() == ["False", "False"]
 
 
+def test_plain_modules_do_not_import_tensorflow() -> None:
+    """What the desk, the queue, the actions and replay's bookkeeping import, in a fresh process."""
+    code = (
+        "import sys\n"
+        "import bot.settings, bot.inbound, bot.replay, bot.queue_cli, bot.scheduler\n"
+        "import actions.handoff, actions.responses\n"
+        "import rasa.shared.core.events as events\n"
+        "from rasa.shared.nlu.training_data.loading import load_data\n"
+        "bot.settings.load_brand('brand.yml').calendar()\n"
+        "load_data('data/responses')\n"
+        "bot.replay.triage_of_turn([events.UserUttered('hi'), events.SlotSet('triage', {})])\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
+    )
+    done = run([sys.executable, "-c", code], REPO)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_replay_without_a_model(tmp_path: Path) -> None:
     (tmp_path / "night.jsonl").write_text(
         '{"id": "1", "channel": "sms", "public": false, "sender": "+351912345678", '
@@ -134,9 +152,7 @@ def test_queue_with_a_wrong_setting(tmp_path: Path, old: str, new: str, setting:
 
 
 def test_queue_without_a_brand_file(tmp_path: Path) -> None:
-    done = run(
-        [str(AFTERHOURS), "queue"], tmp_path, AFTERHOURS_BRAND=str(tmp_path / "missing.yml")
-    )
+    done = run([str(AFTERHOURS), "queue"], tmp_path, AFTERHOURS_BRAND=str(tmp_path / "missing.yml"))
     assert done.returncode == 2
     assert "configuration error" in done.stderr
     assert "brand.yml not found" in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,9 +23,21 @@ REPO = Path(__file__).resolve().parents[1]
 LISBON = ZoneInfo("Europe/Lisbon")
 
 
-def lisbon(*parts: int) -> datetime:
+@pytest.fixture(scope="module", autouse=True)
+def tensorflow_stays_out() -> Iterator[None]:
+    """Fails this module's last teardown if its tests imported TensorFlow.
+
+    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
+    """
+    loaded_before = "tensorflow" in sys.modules
+    yield
+    if not loaded_before:
+        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
+
+
+def lisbon(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
     """A wall time in Lisbon."""
-    return datetime(*parts, tzinfo=LISBON)  # type: ignore[misc]
+    return datetime(year, month, day, hour, minute, tzinfo=LISBON)
 
 
 @pytest.fixture(scope="module")
@@ -53,13 +66,22 @@ def scheduler() -> Iterator[BackgroundScheduler]:
         background.shutdown(wait=False)
 
 
-def add_ticket(queue: HandoffQueue, customer: str, reason: str, department: str,
-               reply_eta: datetime) -> int:
+def add_ticket(
+    queue: HandoffQueue, customer: str, reason: str, department: str, reply_eta: datetime
+) -> int:
     created = datetime.now(timezone.utc) - timedelta(hours=2)
     return queue.open_ticket(
-        channel="telegram", conversation_id=f"telegram:{customer}", customer=customer,
-        public=False, language="en", locale="en_GB", reasons=[reason], need=3,
-        department=department, reply_eta=reply_eta, created_at=created,
+        channel="telegram",
+        conversation_id=f"telegram:{customer}",
+        customer=customer,
+        public=False,
+        language="en",
+        locale="en_GB",
+        reasons=[reason],
+        need=3,
+        department=department,
+        reply_eta=reply_eta,
+        created_at=created,
         transcript=[Entry(at=created, author="customer", text="hello")],
     ).id
 
@@ -110,8 +132,7 @@ def test_morning_digest_of_an_empty_queue(queue: HandoffQueue) -> None:
     said: list[str] = []
     morning_digest(queue, said.append)
     assert said == [
-        "desk opening: 0 waiting (by reason: none; by department: none); "
-        "0 past their promised time"
+        "desk opening: 0 waiting (by reason: none; by department: none); 0 past their promised time"
     ]
 
 
@@ -121,8 +142,7 @@ def test_morning_digest_logs_by_default(
     with caplog.at_level(logging.INFO, logger="afterhours.scheduler"):
         morning_digest(queue)
     assert [r.getMessage() for r in caplog.records] == [
-        "desk opening: 0 waiting (by reason: none; by department: none); "
-        "0 past their promised time"
+        "desk opening: 0 waiting (by reason: none; by department: none); 0 past their promised time"
     ]
 
 
@@ -140,8 +160,9 @@ def test_watch_promises_is_quiet_when_promises_hold(queue: HandoffQueue) -> None
     said: list[str] = []
     watch_promises(queue, said.append)
     assert said == []
-    ticket = add_ticket(queue, "1001", "private", "billing",
-                        datetime.now(timezone.utc) - timedelta(minutes=5))
+    ticket = add_ticket(
+        queue, "1001", "private", "billing", datetime.now(timezone.utc) - timedelta(minutes=5)
+    )
     queue.reply(ticket, "ana", "Hello, I'm looking into it.")  # answered: no longer overdue
     watch_promises(queue, said.append)
     assert said == []
@@ -178,8 +199,11 @@ def _digest_time(scheduler: BackgroundScheduler) -> Any:
     ],
 )
 def test_schedule_next_opening(
-    scheduler: BackgroundScheduler, calendar: BusinessCalendar, queue: HandoffQueue,
-    now: datetime, expected: datetime,
+    scheduler: BackgroundScheduler,
+    calendar: BusinessCalendar,
+    queue: HandoffQueue,
+    now: datetime,
+    expected: datetime,
 ) -> None:
     opening = schedule_next_opening(scheduler, calendar, queue, now=now)
     assert opening == expected
@@ -195,7 +219,9 @@ def test_rescheduling_replaces_the_digest_job(
 
 
 def test_the_digest_job_reports_and_schedules_the_following_opening(
-    scheduler: BackgroundScheduler, calendar: BusinessCalendar, queue: HandoffQueue,
+    scheduler: BackgroundScheduler,
+    calendar: BusinessCalendar,
+    queue: HandoffQueue,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     past = lisbon(2026, 1, 2, 20, 0)
@@ -208,3 +234,19 @@ def test_the_digest_job_reports_and_schedules_the_following_opening(
     following = _digest_time(scheduler)
     assert following > before
     assert following == calendar.next_opening(before + timedelta(seconds=1))
+
+
+def test_a_failed_digest_still_schedules_the_next_one(
+    scheduler: BackgroundScheduler, calendar: BusinessCalendar
+) -> None:
+    class BrokenQueue:
+        def counts(self, now: datetime | None = None) -> dict[str, Any]:
+            raise RuntimeError("database is locked")
+
+    broken: Any = BrokenQueue()
+    schedule_next_opening(scheduler, calendar, broken, now=lisbon(2026, 1, 2, 20, 0))
+    (job,) = scheduler.get_jobs()
+    before = datetime.now(timezone.utc)
+    with pytest.raises(RuntimeError, match="database is locked"):
+        job.func()
+    assert _digest_time(scheduler) > before

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import copy
-import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,18 @@ from bot.settings import (
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "brand.yml"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tensorflow_stays_out() -> Iterator[None]:
+    """Fails this module's last teardown if its tests imported TensorFlow.
+
+    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
+    """
+    loaded_before = "tensorflow" in sys.modules
+    yield
+    if not loaded_before:
+        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
 
 
 @pytest.fixture(scope="module")
@@ -274,20 +285,3 @@ def test_database_url_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert database_url(tmp_path / "ignored") == "postgresql://desk@db.example/queue"
     assert not (tmp_path / "var").exists()
     assert not (tmp_path / "ignored").exists()
-
-
-def test_settings_do_not_import_tensorflow() -> None:
-    # In a fresh interpreter: other test modules of a full run may have imported it already.
-    code = (
-        "import sys, bot.settings; bot.settings.load_brand(sys.argv[1]); "
-        "print('tensorflow' in sys.modules)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(SHIPPED)],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    assert done.stdout.strip() == "False"
