@@ -8,9 +8,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
 from bot.queue_cli import tickets_table
 from bot.replay import (
@@ -27,40 +27,38 @@ from handoff.queue import HandoffQueue
 DECISION_STYLE = {"answer": "green", "handoff": "yellow", "ignore": "dim"}
 
 
-def night_table(lines: list[str], results: list[ReplayResult], zone: str) -> Table:
-    """What happened to each message of the night."""
-    table = Table(title="The night, message by message", title_justify="left", show_lines=True)
-    for column in ("time", "channel", "customer", "message", "decision", "why / topic", "reply"):
-        table.add_column(column, overflow="fold")
+def night_view(lines: list[str], results: list[ReplayResult], zone: str) -> Group:
+    """What happened to each message of the night: who wrote what, what the bot did, and why."""
+    blocks: list[Text] = [Text("The night, message by message", style="bold underline")]
     by_line = iter(results)
     for raw in lines:
         if not raw.strip():
             continue
         result = next(by_line)
+        block = Text()
         try:
             inbound = parse_line(raw)
         except ValueError:
-            table.add_row("-", "-", "-", raw[:60], "[red]error[/red]", result.error or "", "")
+            block.append(f"(unreadable line) {result.error}", style="red")
+            blocks.append(block)
             continue
         when = inbound.at.astimezone(ZoneInfo(zone)).strftime("%a %H:%M")
         channel = f"{inbound.channel}{' public' if inbound.public else ''}"
         decision = result.decision or "error"
+        block.append(f"\n{when}  {channel}  {inbound.sender}\n", style="dim")
+        block.append("  > ", style="dim")
+        block.append(" ".join(inbound.text.split())[:300] + "\n")
+        block.append(f"  {decision.upper()}", style=f"bold {DECISION_STYLE.get(decision, 'red')}")
         why = result.topic or result.reason or result.error or ""
+        block.append(f" {why}")
         if result.ticket:
-            why += f" → ticket #{result.ticket}"
-        reply = "\n".join(
-            f"{'[public] ' if r['public'] else ''}{r['text']}" for r in result.replies
-        )
-        table.add_row(
-            when,
-            channel,
-            inbound.sender,
-            inbound.text[:140],
-            f"[{DECISION_STYLE.get(decision, 'red')}]{decision}[/]",
-            why,
-            reply or "[dim](no reply)[/dim]",
-        )
-    return table
+            block.append(f" → ticket #{result.ticket}", style="cyan")
+        for reply in result.replies:
+            block.append("\n  < ", style="dim")
+            block.append("[public] " if reply["public"] else "", style="magenta")
+            block.append(reply["text"])
+        blocks.append(block)
+    return Group(*blocks)
 
 
 def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) -> int:
@@ -84,7 +82,7 @@ def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) 
                 task, description="replaying the night", total=sum(1 for x in lines if x.strip())
             )
             results = asyncio.run(replay_lines(replayer, lines, lambda _r: bar.advance(task)))
-        console.print(night_table(lines, results, brand.timezone))
+        console.print(night_view(lines, results, brand.timezone))
         counts = Counter(r.decision or "error" for r in results)
         console.print(
             f"[bold]{len(results)} messages:[/bold] {counts['answer']} answered, "
@@ -93,6 +91,7 @@ def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) 
         queue = HandoffQueue.from_url(url, migrate=False)
         now = datetime.now(timezone.utc)
         tickets = queue.list_tickets(now=now)
+        console.print()
         console.print(
             tickets_table(
                 tickets,

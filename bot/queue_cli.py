@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from rich.console import Console
+from rich.console import Console, Group
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from bot.settings import database_url, load_brand
 from handoff.priority import effective_priority
@@ -41,44 +42,36 @@ def _plain(text: str | None) -> str:
     return escape(text or "")
 
 
-def tickets_table(tickets: list, now: datetime, zone: str, title: str) -> Table:
-    """A table of tickets, most urgent first, overdue promises in red."""
-    table = Table(title=title, title_justify="left", expand=False)
-    for column in (
-        "#",
-        "priority",
-        "reason",
-        "dept",
-        "lang",
-        "channel",
-        "customer",
-        "promised",
-        "status",
-        "last message",
-    ):
-        table.add_column(column, overflow="fold" if column == "last message" else "ellipsis")
+def tickets_table(tickets: list, now: datetime, zone: str, title: str) -> Group:
+    """The tickets, most urgent first: a header line each, then the last customer message.
+
+    A line per fact keeps it readable in an 80-column terminal; `afterhours queue show ID` has
+    the whole transcript.
+    """
+    lines: list[Text] = [Text(title, style="bold")]
     for ticket in tickets:
         priority = effective_priority(ticket.need, ticket.created_at, now)
         overdue = (
             ticket.status != "resolved" and ticket.reply_eta is not None and ticket.reply_eta < now
         )
         last = next((e for e in reversed(ticket.transcript) if e.author == "customer"), None)
-        table.add_row(
-            str(ticket.id),
-            NEED_LABELS.get(priority, str(priority)),
-            _plain(", ".join(ticket.reasons)),
-            _plain(ticket.department),
-            _plain(ticket.language),
-            _plain(f"{ticket.channel}{' (public)' if ticket.public else ''}"),
-            _plain(ticket.customer),
-            f"[red]{_local(ticket.reply_eta, zone)} overdue[/red]"
-            if overdue
-            else _local(ticket.reply_eta, zone),
-            ticket.status,
-            _plain(_one_line(last.masked_text if last else "", 48)),
-            style="bold" if priority == 1 else None,
+        header = Text(no_wrap=True, overflow="ellipsis")
+        header.append(f"#{ticket.id:<4}", style="bold")
+        header.append(
+            f"{NEED_LABELS.get(priority, str(priority)):<7}",
+            style="bold red" if priority == 1 else "yellow" if priority == 2 else "",
         )
-    return table
+        header.append(f"{', '.join(ticket.reasons)}  ", style="cyan")
+        header.append(f"promised {_local(ticket.reply_eta, zone)}")
+        header.append(" overdue" if overdue else "", style="bold red")
+        header.append(f"  {ticket.department} · {ticket.language} · ")
+        header.append(f"{ticket.channel}{' (public)' if ticket.public else ''} {ticket.customer}")
+        header.append(f"  {ticket.status}", style="dim")
+        lines.append(header)
+        message = Text("      ")
+        message.append(_one_line(last.masked_text if last else "", 160), style="italic")
+        lines.append(message)
+    return Group(*lines)
 
 
 def list_tickets(
