@@ -13,7 +13,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.responses import ResponseBook, day_phrase, time_phrase
-from bot.settings import Brand, database_url, load_brand
+from bot.settings import WEEKDAYS, Brand, database_url, load_brand
 from handoff.departments import department_for
 from handoff.priority import need_for
 from handoff.queue import HandoffQueue
@@ -92,7 +92,7 @@ def holidays_skipped(brand: Brand, start: datetime, eta: datetime) -> list[date]
     day = start.astimezone(zone).date()
     skipped = []
     while day < eta.date():
-        if calendar.is_holiday(day) and brand.desk_hours.get(day.strftime("%A").lower()):
+        if calendar.is_holiday(day) and brand.desk_hours.get(WEEKDAYS[day.weekday()]):
             skipped.append(day)
         day += timedelta(days=1)
     return skipped

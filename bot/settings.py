@@ -16,6 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
+from babel import Locale, UnknownLocaleError
 
 from handoff.calendar import BusinessCalendar
 
@@ -147,6 +148,13 @@ def parse_brand(raw: Any) -> Brand:
     if not isinstance(locales_raw, Mapping):
         raise ConfigError("brand.yml: `locales` must map a language to a locale like pt_PT")
     locales = {language: str(locales_raw.get(language, language)) for language in languages}
+    for language, locale in locales.items():
+        try:
+            Locale.parse(locale)
+        except (ValueError, UnknownLocaleError) as error:
+            raise ConfigError(
+                f"brand.yml: `locales.{language}` {locale!r} is not a locale like pt_PT"
+            ) from error
 
     contacts_raw = _require(raw, "contacts", Mapping)
     contacts = Contacts(

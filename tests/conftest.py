@@ -128,3 +128,18 @@ def postgres_url() -> Iterator[str]:
 def postgres_pipeline(trained_model: Path, postgres_url: str) -> Iterator[Pipeline]:
     """The same pipeline with the queue on PostgreSQL."""
     yield from _pipeline(trained_model, postgres_url)
+
+
+@pytest.fixture(scope="module")
+def tensorflow_stays_out() -> Iterator[None]:
+    """Fails a module's last teardown if its tests imported TensorFlow.
+
+    Modules of TensorFlow-free code use it through `pytest.mark.usefixtures`. No check when an
+    earlier module of the run loaded it; tests/test_cli.py checks a fresh interpreter.
+    """
+    import sys
+
+    loaded_before = "tensorflow" in sys.modules
+    yield
+    if not loaded_before:
+        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"

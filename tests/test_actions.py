@@ -7,7 +7,6 @@ the repository's own (data/responses), so the exact words customers read are che
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -66,17 +65,7 @@ EMOTIONAL_PROMISE_SATURDAY = (
     "Saturday, 28 November at 10:00 (Lisbon time) and look into it with you."
 )
 
-
-@pytest.fixture(scope="module", autouse=True)
-def tensorflow_stays_out() -> Iterator[None]:
-    """Fails this module's last teardown if its tests imported TensorFlow.
-
-    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
-    """
-    loaded_before = "tensorflow" in sys.modules
-    yield
-    if not loaded_before:
-        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
 
 # -- fixtures ----------------------------------------------------------------------------------

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import sys
 import unicodedata
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -12,17 +10,7 @@ import pytest
 
 from bot.inbound import Inbound, clean_text
 
-
-@pytest.fixture(scope="module", autouse=True)
-def tensorflow_stays_out() -> Iterator[None]:
-    """Fails this module's last teardown if its tests imported TensorFlow.
-
-    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
-    """
-    loaded_before = "tensorflow" in sys.modules
-    yield
-    if not loaded_before:
-        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
 
 @pytest.mark.parametrize(

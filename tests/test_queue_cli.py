@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -18,17 +17,7 @@ from handoff.transcript import Entry
 REPO = Path(__file__).resolve().parents[1]
 IBAN = "PT50 0002 0123 1234 5678 9015 4"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def tensorflow_stays_out() -> Iterator[None]:
-    """Fails this module's last teardown if its tests imported TensorFlow.
-
-    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
-    """
-    loaded_before = "tensorflow" in sys.modules
-    yield
-    if not loaded_before:
-        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
 
 @pytest.fixture

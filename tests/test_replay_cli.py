@@ -53,7 +53,8 @@ def test_replay_reports_bad_lines_and_goes_on(trained_model: Path, tmp_path: Pat
     )
     assert done.returncode == 0, done.stderr
     out = [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
-    assert [o["id"] for o in out] == ["a", "b", "c", "d"]
+    # A line that is not JSON has no id of its own: it is named by its line number.
+    assert [o["id"] for o in out] == ["a", "line-2", "b", "c", "d"]
     assert "error" not in out[0] and out[0]["decision"] == "answer"
     assert out[1]["error"].startswith("line 2: not JSON")
     assert "offset" in out[2]["error"] and "channel" in out[3]["error"]

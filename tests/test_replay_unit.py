@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -33,17 +31,7 @@ GOOD: dict[str, Any] = {
     "at": "2026-11-27T23:00:00+00:00",
 }
 
-
-@pytest.fixture(scope="module", autouse=True)
-def tensorflow_stays_out() -> Iterator[None]:
-    """Fails this module's last teardown if its tests imported TensorFlow.
-
-    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
-    """
-    loaded_before = "tensorflow" in sys.modules
-    yield
-    if not loaded_before:
-        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
 
 def line(**changes: Any) -> str:

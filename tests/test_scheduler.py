@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sys
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -22,17 +21,7 @@ from handoff.transcript import Entry
 REPO = Path(__file__).resolve().parents[1]
 LISBON = ZoneInfo("Europe/Lisbon")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def tensorflow_stays_out() -> Iterator[None]:
-    """Fails this module's last teardown if its tests imported TensorFlow.
-
-    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
-    """
-    loaded_before = "tensorflow" in sys.modules
-    yield
-    if not loaded_before:
-        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
 
 def lisbon(year: int, month: int, day: int, hour: int, minute: int) -> datetime:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import copy
-import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,17 +25,7 @@ from bot.settings import (
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "brand.yml"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def tensorflow_stays_out() -> Iterator[None]:
-    """Fails this module's last teardown if its tests imported TensorFlow.
-
-    No check when an earlier module of the run loaded it; test_cli checks a fresh interpreter.
-    """
-    loaded_before = "tensorflow" in sys.modules
-    yield
-    if not loaded_before:
-        assert "tensorflow" not in sys.modules, "a module tested here imported TensorFlow"
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
 
 @pytest.fixture(scope="module")
@@ -285,3 +274,9 @@ def test_database_url_env_override(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert database_url(tmp_path / "ignored") == "postgresql://desk@db.example/queue"
     assert not (tmp_path / "var").exists()
     assert not (tmp_path / "ignored").exists()
+
+
+def test_a_locale_babel_does_not_know_is_named(raw: dict[str, Any]) -> None:
+    broken = _broken(raw, lambda value: value["locales"].__setitem__("pt", "pt-XX"))
+    with pytest.raises(ConfigError, match=r"locales\.pt"):
+        parse_brand(broken)

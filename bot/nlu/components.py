@@ -101,6 +101,12 @@ def _string_list(value: Any, key: str) -> list[str]:
     return [item for item in value if item]
 
 
+def _configured_languages(config: dict[str, Any]) -> list[str]:
+    """The `languages` of a component's config, else the brand's, lower-cased."""
+    languages = _string_list(_ConfigResolver(config).get("languages", "languages"), "languages")
+    return [code.lower() for code in languages]
+
+
 class _SignalComponent(GraphComponent):
     """What the four signal components share: no training, pass-through training data."""
 
@@ -139,9 +145,7 @@ class LanguageDetector(_SignalComponent):
         execution_context: ExecutionContext,
     ) -> LanguageDetector:
         """Create the component from its config (brand.yml for what the config leaves out)."""
-        resolver = _ConfigResolver(config)
-        languages = _string_list(resolver.get("languages", "languages"), "languages")
-        return cls([code.lower() for code in languages])
+        return cls(_configured_languages(config))
 
     def _previous_language(self, tracker: DialogueStateTracker | None) -> str | None:
         """Return the conversation's language: the `language` slot, else an earlier message's."""
@@ -262,9 +266,7 @@ class EmotionDetector(_SignalComponent):
         execution_context: ExecutionContext,
     ) -> EmotionDetector:
         """Create the component from its config (brand.yml for what the config leaves out)."""
-        resolver = _ConfigResolver(config)
-        languages = _string_list(resolver.get("languages", "languages"), "languages")
-        return cls([code.lower() for code in languages])
+        return cls(_configured_languages(config))
 
     def _language_of(self, message: Message) -> str:
         value = message.get(LANGUAGE_KEY)
