@@ -163,6 +163,9 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_queue, queue_command="list", status="waiting", department=None, limit=50
     )
 
+    from bot.bench.cli import add_bench_commands
+
+    add_bench_commands(commands)
     return parser
 
 
