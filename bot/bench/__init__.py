@@ -1,2 +1,4 @@
-"""`afterhours bench ...`: benchmarks that print numbers (speed and quality targets are measured,
-never asserted by timing tests)."""
+"""`afterhours bench ...`: benchmarks that print numbers.
+
+Speed and quality targets are measured here, never asserted by timing tests.
+"""
