@@ -11,6 +11,7 @@ when it overrides them (an emotional FAQ question, personal data, in hours, not 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -232,7 +233,7 @@ class TriagePolicy(Policy):
             answer_in_hours=brand.answer_in_hours,
         )
         if signals.language not in brand.languages:
-            signals = Signals(**{**signals.__dict__, "language": brand.default_language})
+            signals = replace(signals, language=brand.default_language)
         triage = decide(signals, self.intent_rules, self.thresholds)
         locale_hint = ((message.parse_data or {}).get("language") or {}).get("locale_hint")
         events = [

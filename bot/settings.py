@@ -10,7 +10,7 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -80,7 +80,11 @@ class Brand:
         return self.locales.get(language, language)
 
     def calendar(self) -> BusinessCalendar:
-        """Builds the desk's business-hours calendar."""
+        """The desk's business-hours calendar (built once per brand)."""
+        return self._calendar
+
+    @cached_property
+    def _calendar(self) -> BusinessCalendar:
         return BusinessCalendar.from_strings(
             self.timezone,
             dict(self.desk_hours),
