@@ -42,19 +42,23 @@ def _embedder() -> Any:
     return _model
 
 
-def embed(texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+def embed(texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
     """Embeds texts as L2-normalised 384-dimensional query vectors.
 
     Args:
         texts: The messages.
         batch_size: How many texts go to the engine at once.
+        progress: Show a progress bar (training embeds thousands of examples).
 
     Returns:
         An array of shape (len(texts), 384), float32.
     """
+    from tqdm import tqdm
+
     model = _embedder()
     parts = []
-    for start in range(0, len(texts), batch_size):
+    starts = range(0, len(texts), batch_size)
+    for start in tqdm(starts, desc="Sentence embeddings", unit="batch", disable=not progress):
         batch = [text[:MAX_CHARS] or " " for text in texts[start : start + batch_size]]
         parts.append(np.atleast_2d(np.asarray(model.query(batch), dtype=np.float32)))
     if not parts:
@@ -86,17 +90,17 @@ class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
         """Creates the featurizer; the model itself loads on first use."""
         return cls(execution_context.node_name, config)
 
-    def _featurize(self, messages: list[Message]) -> None:
+    def _featurize(self, messages: list[Message], progress: bool = False) -> None:
         with_text = [m for m in messages if m.get(TEXT)]
         if not with_text:
             return
-        vectors = embed([m.get(TEXT) for m in with_text])
+        vectors = embed([m.get(TEXT) for m in with_text], progress=progress)
         for message, vector in zip(with_text, vectors, strict=True):
             self.add_features_to_message(None, vector[np.newaxis, :], TEXT, message)
 
     def process_training_data(self, training_data: TrainingData) -> TrainingData:
         """Embeds every training example."""
-        self._featurize(list(training_data.training_examples))
+        self._featurize(list(training_data.training_examples), progress=True)
         return training_data
 
     def process(self, messages: list[Message]) -> list[Message]:
