@@ -7,7 +7,7 @@ export RASA_TELEMETRY_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup lock up model train demo run test test-fast lint heldout clean
+.PHONY: help setup lock up model train demo run test test-fast lint heldout clean chromium
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,7 +40,14 @@ up: demo ## set up, train if needed, show the demo night, then run the product (
 run: model ## run the Rasa server, the action server and the scheduler
 	$(BIN)/afterhours run
 
-test: setup ## the whole test suite (what CI runs)
+# Debian's chromium drives the desk's browser tests (Playwright, executable_path=/usr/bin/chromium).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+chromium: ## install Debian's chromium for the desk's browser tests, if it is missing
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+
+test: setup chromium ## the whole test suite (what CI runs)
 	$(BIN)/pytest -q
 
 test-fast: setup ## the suite without the slow (model-training) tests
@@ -51,7 +58,7 @@ heldout: model ## replay the held-out set and print the quality report
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/mypy bot actions handoff
+	$(BIN)/mypy bot actions handoff desk
 
 clean: ## remove runtime data (var/) and trained models
 	rm -rf var models

@@ -166,6 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.bench.cli import add_bench_commands
 
     add_bench_commands(commands)
+    from desk.cli import add_desk_commands  # the agent desk (desk/): `desk ...`, `export-training`
+
+    add_desk_commands(commands)
     return parser
 
 

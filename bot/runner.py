@@ -51,11 +51,38 @@ def stop(processes: list[subprocess.Popen[bytes]]) -> None:
             process.wait()
 
 
-def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = None) -> int:
+def _desk_has_accounts(queue: HandoffQueue) -> bool:
+    """Whether anyone can sign in to the desk yet."""
+    from desk.store import DeskStore
+
+    return bool(DeskStore(queue.engine).agents())
+
+
+def run_all(
+    rasa_port: int = 5005,
+    action_port: int = 5055,
+    model: str | None = None,
+    desk_port: int | None = None,
+) -> int:
     """Runs everything until Ctrl-C; returns the exit code."""
     brand = load_brand()  # a configuration error stops us before anything starts
+    # -- channels (bot/channels/config.py): the live ones, variable names only, no secrets -------
+    from bot.channels.config import live_channels, load_credentials, write_runtime_credentials
+
+    # A channel with only some of its environment variables stops us here, naming the missing one.
+    live, channel_report = live_channels(load_credentials("credentials.yml"))
+    credentials_file = write_runtime_credentials(live, Path("var") / "credentials.runtime.yml")
+    # -- end of the channels' part ---------------------------------------------------------------
     db_url = database_url()
     queue = HandoffQueue.from_url(db_url, migrate=True)
+    # -- the agent desk (desk/): its tables, its port, where it finds Rasa's HTTP API ----------
+    from desk.db import migrate as migrate_desk
+    from desk.server import DEFAULT_PORT, PORT_ENV
+
+    migrate_desk(queue.engine)
+    desk_port = desk_port or int(os.environ.get(PORT_ENV) or DEFAULT_PORT)
+    os.environ.setdefault("AFTERHOURS_RASA_URL", f"http://127.0.0.1:{rasa_port}")
+    # -- end of the desk's part ----------------------------------------------------------------
     model_path = Path(model) if model else newest_model()
     env = dict(os.environ, **{DB_ENV: db_url, BRAND_ENV: str(brand_path().resolve())})
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -75,6 +102,14 @@ def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = 
         actions = subprocess.Popen(action_server_command(action_port), env=env)
         processes.append(actions)
         wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
+
+        # The agent desk is its own process too (it talks to Rasa over the HTTP API).
+        print(f"starting the agent desk on 127.0.0.1:{desk_port} ...", flush=True)
+        desk = subprocess.Popen(
+            [sys.executable, "-m", "desk.server", "--port", str(desk_port)], env=env
+        )
+        processes.append(desk)
+        wait_until_healthy(f"http://127.0.0.1:{desk_port}/health", desk)
 
         print(
             f"starting the Rasa server on 127.0.0.1:{rasa_port} with {model_path.name} ...",
@@ -96,7 +131,7 @@ def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = 
                 "--endpoints",
                 str(runtime_endpoints(action_port)),
                 "--credentials",
-                "credentials.yml",
+                str(credentials_file),
             ],
             env=env,
         )
@@ -115,11 +150,19 @@ def run_all(rasa_port: int = 5005, action_port: int = 5055, model: str | None = 
             f"  REST channel   POST http://127.0.0.1:{rasa_port}/webhooks/rest/webhook\n"
             f"  Rasa HTTP API  http://127.0.0.1:{rasa_port}/ (status: /status)\n"
             f"  action server  http://127.0.0.1:{action_port}/health\n"
+            f"  agent desk     http://127.0.0.1:{desk_port}/  (afterhours desk add-agent)\n"
             f"  queue          {db_url}  (afterhours queue list)\n"
             f"  scheduler      morning digest at each desk opening, promise watch every 15 min\n"
             "Press Ctrl-C to stop.",
             flush=True,
         )
+        print("channels: " + "; ".join(channel_report), flush=True)  # which are live, which not
+        if not _desk_has_accounts(queue):
+            print(
+                "No desk accounts yet: create one with "
+                "`afterhours desk add-agent NAME --role supervisor`.",
+                flush=True,
+            )
         while all(p.poll() is None for p in processes):
             time.sleep(0.5)
         failed = next(p for p in processes if p.poll() is not None)

@@ -43,6 +43,43 @@ def watch_promises(queue: HandoffQueue, say: Callable[[str], None] = logger.warn
         say(f"{overdue} ticket(s) past their promised reply time")
 
 
+# -- the agent desk (desk/): the digest on the desk and to the team chat, promise reminders -----
+
+_desk_stores: dict[int, Any] = {}
+
+
+def _desk_store(queue: HandoffQueue) -> Any:
+    from desk.store import DeskStore
+
+    key = id(queue.engine)
+    if key not in _desk_stores:
+        _desk_stores[key] = DeskStore(queue.engine)
+    return _desk_stores[key]
+
+
+def desk_digest(queue: HandoffQueue, now: datetime | None = None) -> None:
+    """Posts the morning digest on the desk and to $AFTERHOURS_DESK_WEBHOOK_URL."""
+    try:
+        from desk.digest import post_digest
+
+        post_digest(queue, _desk_store(queue), now=now)
+    except Exception:  # noqa: BLE001 - the desk must never stop the scheduler
+        logger.exception("the desk's morning digest failed")
+
+
+def desk_reminders(queue: HandoffQueue, now: datetime | None = None) -> None:
+    """Posts a reminder (desk and webhook) for each case that just passed its promised time."""
+    try:
+        from desk.digest import remind_overdue
+
+        remind_overdue(queue, _desk_store(queue), now=now)
+    except Exception:  # noqa: BLE001 - the desk must never stop the scheduler
+        logger.exception("the desk's promise reminders failed")
+
+
+# -- end of the desk's part ---------------------------------------------------------------------
+
+
 def schedule_next_opening(
     scheduler: BackgroundScheduler,
     calendar: BusinessCalendar,
@@ -61,6 +98,7 @@ def schedule_next_opening(
         # Reschedule even if the digest failed (a database hiccup): otherwise no digest ever again.
         try:
             morning_digest(queue)
+            desk_digest(queue)
         finally:
             schedule_next_opening(scheduler, calendar, queue)
 
@@ -72,6 +110,7 @@ def start_scheduler(calendar: BusinessCalendar, queue: HandoffQueue) -> Backgrou
     """Starts the scheduler with the queue's jobs."""
     scheduler = BackgroundScheduler(timezone=calendar.timezone)
     scheduler.add_job(watch_promises, "interval", minutes=15, args=[queue], id="watch_promises")
+    scheduler.add_job(desk_reminders, "interval", minutes=5, args=[queue], id="desk_reminders")
     scheduler.start()
     schedule_next_opening(scheduler, calendar, queue)
     return scheduler

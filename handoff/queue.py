@@ -10,15 +10,16 @@ are numbered. This module knows nothing of Rasa or channels.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import exists, or_, select, update
+from sqlalchemy import String, case, cast, exists, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, noload, selectinload
 
 from handoff import priority
 from handoff.db import make_engine, session_factory
@@ -504,6 +505,301 @@ class HandoffQueue:
             ticket.resolved_intent = intent
             ticket.updated_at = when
             return ticket
+
+    # -- added for the agent desk (desk/) ------------------------------------------------------
+
+    @staticmethod
+    def _free(cutoff: dt.datetime) -> Any:
+        """Build the SQL condition: nobody holds the ticket (open, or its claim lapsed)."""
+        return or_(
+            Ticket.status == "open",
+            (Ticket.status == "claimed")
+            & or_(Ticket.claimed_at.is_(None), Ticket.claimed_at < cutoff),
+        )
+
+    def claim_next(
+        self,
+        agent: str,
+        now: dt.datetime | None = None,
+        ttl: dt.timedelta = DEFAULT_CLAIM_TTL,
+        *,
+        department: str | None = None,
+        language: str | None = None,
+        channel: str | None = None,
+        reason: str | None = None,
+        batch: int = 25,
+    ) -> int | None:
+        """Claim the most urgent ticket nobody holds (the desk's "next case" button).
+
+        The database orders the candidates like :meth:`list_tickets`. On PostgreSQL the first
+        free one is locked with ``FOR UPDATE SKIP LOCKED``, so agents asking at once do not wait
+        behind each other's row locks but each take the next free case; the claim itself is
+        still the conditional ``UPDATE`` of :meth:`claim`, so a ticket never has two winners.
+
+        Args:
+            agent: The agent's name or id.
+            now: The time of the claim (aware); now by default.
+            ttl: How long a claim holds; older claims count as free.
+            department: Only this department.
+            language: Only this language.
+            channel: Only this channel.
+            reason: Only tickets with this reason.
+            batch: Candidates tried per transaction where there are no row locks (SQLite).
+
+        Returns:
+            The id of the claimed ticket, or None when no ticket is free.
+        """
+        at = _utc(now, "now")
+        free = self._free(at - ttl)
+        where, order = self._ordered(OPEN_STATUSES, department, language, channel, reason, at)
+        postgres = self.engine.dialect.name == "postgresql"
+        while True:
+            with self._transaction() as session:
+                query = (
+                    select(Ticket.id)
+                    .where(*where, free)
+                    .order_by(*order)
+                    .limit(1 if postgres else max(batch, 1))
+                )
+                if postgres:
+                    # The most urgent free case that nobody is claiming at this very moment.
+                    query = query.with_for_update(skip_locked=True)
+                candidates = list(session.execute(query).scalars())
+                if not candidates:
+                    return None
+                for ticket_id in candidates:
+                    result = session.execute(
+                        update(Ticket)
+                        .where(Ticket.id == ticket_id, free)
+                        .values(status="claimed", claimed_by=agent, claimed_at=at, updated_at=at)
+                        .execution_options(synchronize_session=False)
+                    )
+                    if result.rowcount == 1:
+                        return int(ticket_id)
+            # Every candidate was taken in the meantime: they are no longer free, look again.
+
+    def reassign(self, ticket_id: int, agent: str, now: dt.datetime | None = None) -> Ticket:
+        """Give a waiting ticket to ``agent``, whoever holds it (a supervisor's decision).
+
+        Args:
+            ticket_id: The ticket.
+            agent: The agent who takes it over.
+            now: The time (aware); now by default; the new claim starts then.
+
+        Returns:
+            The ticket.
+
+        Raises:
+            TicketNotFound: No such ticket.
+            TicketClosed: The ticket is resolved.
+        """
+        at = _utc(now, "now")
+        with self._transaction() as session:
+            result = session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket_id, Ticket.status.in_(OPEN_STATUSES))
+                .values(status="claimed", claimed_by=agent, claimed_at=at, updated_at=at)
+                .execution_options(synchronize_session=False)
+            )
+            ticket = session.execute(
+                select(Ticket)
+                .where(Ticket.id == ticket_id)
+                .options(selectinload(Ticket.transcript))
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if ticket is None:
+                raise TicketNotFound(f"no ticket {ticket_id}")
+            if result.rowcount != 1:
+                raise TicketClosed(f"ticket {ticket_id} is {ticket.status}")
+            return ticket
+
+    def history(
+        self,
+        conversation_id: str,
+        *,
+        channel: str | None = None,
+        customer: str | None = None,
+        exclude: int | None = None,
+        limit: int = 20,
+    ) -> list[Ticket]:
+        """The customer's tickets, newest first: same conversation, or same channel and customer.
+
+        Args:
+            conversation_id: The conversation.
+            channel: With ``customer``: also tickets of this customer on this channel.
+            customer: The customer's handle, chat id or number.
+            exclude: A ticket to leave out (the one being looked at).
+            limit: At most this many.
+
+        Returns:
+            The tickets with their transcripts.
+        """
+        same = Ticket.conversation_id == conversation_id
+        if channel is not None and customer is not None:
+            same = or_(same, (Ticket.channel == channel) & (Ticket.customer == customer))
+        query = (
+            select(Ticket)
+            .where(same)
+            .order_by(Ticket.created_at.desc(), Ticket.id.desc())
+            .limit(max(limit, 0))
+            .options(selectinload(Ticket.transcript))
+        )
+        if exclude is not None:
+            query = query.where(Ticket.id != exclude)
+        with self._transaction() as session:
+            return list(session.execute(query).scalars())
+
+    def _ordered(
+        self,
+        statuses: tuple[str, ...],
+        department: str | None,
+        language: str | None,
+        channel: str | None,
+        reason: str | None,
+        when: dt.datetime,
+    ) -> tuple[Any, Any]:
+        """Build the SQL of the desk's order (:func:`priority.sort_key`, then id) and its filter.
+
+        Effective priority ages one level per 12 hours waited, never above 1; ``need`` is at most
+        4, so three thresholds on ``created_at`` say exactly how many levels a ticket aged.
+        """
+        aging_hours = 12.0  # priority.effective_priority's default, which list_tickets uses
+        step = dt.timedelta(hours=aging_hours)
+        aged = case(
+            (Ticket.created_at <= when - 3 * step, 3),
+            (Ticket.created_at <= when - 2 * step, 2),
+            (Ticket.created_at <= when - step, 1),
+            else_=0,
+        )
+        effective = case((Ticket.need - aged < 1, 1), else_=Ticket.need - aged)
+        where = [Ticket.status.in_(statuses)]
+        if department is not None:
+            where.append(Ticket.department == department)
+        if language is not None:
+            where.append(Ticket.language == language)
+        if channel is not None:
+            where.append(Ticket.channel == channel)
+        if reason is not None:
+            # The JSON list as text holds '"<reason>"' (reasons are plain names like "private").
+            where.append(cast(Ticket.reasons, String).contains(f'"{reason}"', autoescape=True))
+        order = (effective, Ticket.reply_eta, Ticket.created_at, Ticket.id)
+        return where, order
+
+    def list_page(
+        self,
+        status: Sequence[str] | str = OPEN_STATUSES,
+        department: str | None = None,
+        language: str | None = None,
+        channel: str | None = None,
+        reason: str | None = None,
+        now: dt.datetime | None = None,
+        limit: int = 100,
+    ) -> tuple[list[Ticket], int]:
+        """One page of :meth:`list_tickets` (same order), and how many tickets match.
+
+        The database orders and counts, so a queue of many thousands stays fast: only the page's
+        tickets and transcripts are loaded (the desk's queue page).
+
+        Args:
+            status: Statuses to include.
+            department: Only this department.
+            language: Only this language.
+            channel: Only this channel.
+            reason: Only tickets with this reason (primary or not).
+            now: The time waiting is judged at (aware); now by default.
+            limit: The page's size.
+
+        Returns:
+            The first ``limit`` tickets in :meth:`list_tickets` order (transcripts loaded), and
+            the number of matching tickets.
+        """
+        statuses = (status,) if isinstance(status, str) else tuple(status)
+        unknown = set(statuses) - set(STATUSES)
+        if unknown:
+            raise ValueError(f"unknown status {sorted(unknown)}; use {STATUSES}")
+        when = _utc(now, "now")
+        where, order = self._ordered(statuses, department, language, channel, reason, when)
+        with self._transaction() as session:
+            total = session.execute(select(func.count(Ticket.id)).where(*where)).scalar_one()
+            tickets = list(
+                session.execute(
+                    select(Ticket)
+                    .where(*where)
+                    .order_by(*order)
+                    .limit(max(limit, 0))
+                    .options(selectinload(Ticket.transcript))
+                ).scalars()
+            )
+            return tickets, int(total)
+
+    def summary(self, now: dt.datetime | None = None) -> dict[str, Any]:
+        """:meth:`counts`, computed with aggregates in the database (fast on a long queue).
+
+        Args:
+            now: The time overdue is judged at (aware); now by default.
+
+        Returns:
+            The same dictionary as :meth:`counts`.
+        """
+        when = _utc(now, "now")
+        waiting = Ticket.status.in_(OPEN_STATUSES)
+        answered = exists().where(
+            TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent"
+        )
+        by_status: Counter[str] = Counter()
+        by_reason: Counter[str] = Counter()
+        by_department: Counter[str] = Counter()
+        with self._transaction() as session:
+            for status, n in session.execute(
+                select(Ticket.status, func.count()).where(waiting).group_by(Ticket.status)
+            ):
+                by_status[status] += n
+            for department, n in session.execute(
+                select(Ticket.department, func.count()).where(waiting).group_by(Ticket.department)
+            ):
+                by_department[department] += n
+            # Few distinct reason lists: group by the list, take each one's primary reason here.
+            as_text = cast(Ticket.reasons, String)
+            for text_, n in session.execute(
+                select(as_text, func.count()).where(waiting).group_by(as_text)
+            ):
+                reasons = json.loads(text_) if text_ else []
+                by_reason[reasons[0] if reasons else "unknown"] += n
+            overdue = session.execute(
+                select(func.count(Ticket.id)).where(waiting, Ticket.reply_eta < when, ~answered)
+            ).scalar_one()
+        return {
+            "open": by_status["open"],
+            "claimed": by_status["claimed"],
+            "waiting": sum(by_status.values()),
+            "overdue": int(overdue),
+            "by_reason": dict(by_reason),
+            "by_department": dict(by_department),
+        }
+
+    def overdue(self, now: dt.datetime | None = None) -> list[Ticket]:
+        """Waiting tickets past their promised time that no agent has answered, oldest first.
+
+        Args:
+            now: The time overdue is judged at (aware); now by default.
+
+        Returns:
+            The tickets (transcripts not loaded: read only their columns).
+        """
+        when = _utc(now, "now")
+        answered = exists().where(
+            TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent"
+        )
+        query = (
+            select(Ticket)
+            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.reply_eta < when, ~answered)
+            .order_by(Ticket.reply_eta, Ticket.id)
+            .options(noload(Ticket.transcript))
+        )
+        with self._transaction() as session:
+            return list(session.execute(query).scalars())
+
+    # -- end of the desk's additions -----------------------------------------------------------
 
     def get(self, ticket_id: int) -> Ticket | None:
         """Return a ticket with its transcript, or None."""

@@ -12,6 +12,7 @@ Plain logic: no Rasa import. The Rasa component wrapping it is
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,19 +39,31 @@ def _handle_name(handle: str) -> str:
     return handle.strip().lstrip("@＠").casefold()
 
 
-def addressing(text: str, *, public: bool, brand_handle: str) -> Addressing:
+def addressing(
+    text: str,
+    *,
+    public: bool,
+    brand_handle: str,
+    hint: Mapping[str, Any] | None = None,
+) -> Addressing:
     """Decide whether a message is addressed to the brand.
 
     Args:
         text: The message as posted.
         public: True for a public post (an X mention), False for a private message.
         brand_handle: The brand's handle, with or without the @ (compared ignoring case).
+        hint: What the platform's own data says (``metadata.platform.addressed_hint``,
+            ``{"addressed": bool, "why": str}``): who the post replies to, whether it is a
+            retweet or a quote. It knows more than the text, so it decides when present;
+            replay has none and decides from the text.
 
     Returns:
         The decision and its reason.
     """
     if not public:
         return Addressing(True, "private message")
+    if hint is not None and isinstance(hint.get("addressed"), bool):
+        return Addressing(hint["addressed"], str(hint.get("why") or "platform data"))
     text = text or ""
     if _RETWEET.match(text):
         return Addressing(False, "retweet")

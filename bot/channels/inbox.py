@@ -1,0 +1,596 @@
+"""The channels' inbox: every inbound message recorded before it is acknowledged.
+
+A connector records what the platform delivered (keyed by the platform's own id, so a retried or
+replayed delivery is recognised and dropped), acknowledges, then processes it and marks it done or
+failed. Entries recorded but never finished (the server died, the model was not loaded yet, a reply
+could not be sent) are handed out again by :meth:`Inbox.pending` and :meth:`Inbox.claim`: every
+message is processed at least once. A claim is a lease — whoever starts an attempt stamps
+``attempted_at`` — so several servers sharing one database never redeliver the same entry together.
+
+The inbox also keeps the connectors' cursors (the newest id seen by a poller, a long-polling
+offset) and the SMS opt-outs. It lives in the queue's database (``bot.settings.database_url()``),
+with its own Alembic migrations and version table. Plain SQLAlchemy: no Rasa import.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
+
+from bot.inbound import Inbound
+from handoff.db import make_engine
+
+__all__ = [
+    "DONE",
+    "FAILED",
+    "MIGRATIONS_DIR",
+    "RECEIVED",
+    "VERSION_TABLE",
+    "Inbox",
+    "InboxEntry",
+    "OptOut",
+    "inbound_from_dict",
+    "inbound_to_dict",
+    "metadata",
+    "migrate",
+]
+
+RECEIVED, DONE, FAILED = "received", "done", "failed"
+STATUSES = (RECEIVED, DONE, FAILED)
+
+#: The Alembic scripts of the inbox (shipped inside the package).
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+#: Alembic's version table for the inbox: the queue's database also holds the handoff schema.
+VERSION_TABLE = "channels_alembic_version"
+# Serialises concurrent migrations of several servers on one PostgreSQL ("chan").
+_PG_MIGRATION_LOCK_KEY = 0x6368616E
+#: After this many attempts an entry is no longer redelivered (it stays, failed, for a person).
+DEFAULT_MAX_ATTEMPTS = 5
+
+UTC = dt.timezone.utc
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+channel_inbox = Table(
+    "channel_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("platform_id", String(255), nullable=False),
+    Column("conversation_id", String(255), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("channel", "platform_id", name="uq_channel_inbox_platform_id"),
+    CheckConstraint("status IN ('received', 'done', 'failed')", name="status"),
+)
+Index("ix_channel_inbox_pending", channel_inbox.c.status, channel_inbox.c.attempted_at)
+Index("ix_channel_inbox_conversation_id", channel_inbox.c.conversation_id)
+
+channel_cursors = Table(
+    "channel_cursors",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+channel_opt_outs = Table(
+    "channel_opt_outs",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("sender", String(255), primary_key=True),
+    Column("opted_out", Boolean, nullable=False),
+    Column("keyword", String(64), nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _aware(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def inbound_to_dict(inbound: Inbound) -> dict[str, Any]:
+    """The inbound message as JSON, enough to rebuild it for a redelivery."""
+    return {
+        "channel": inbound.channel,
+        "sender": inbound.sender,
+        "text": inbound.text,
+        "public": inbound.public,
+        "at": _utc(inbound.at).isoformat(),
+        "platform": inbound.platform,
+    }
+
+
+def inbound_from_dict(value: dict[str, Any]) -> Inbound:
+    """Rebuilds an inbound message stored by :func:`inbound_to_dict`."""
+    return Inbound(
+        channel=value["channel"],
+        sender=value["sender"],
+        text=value["text"],
+        public=bool(value["public"]),
+        at=dt.datetime.fromisoformat(value["at"]),
+        platform=value.get("platform"),
+    )
+
+
+@dataclass(frozen=True)
+class InboxEntry:
+    """One recorded delivery.
+
+    Attributes:
+        id: The entry's id.
+        channel: "telegram", "sms", "x", ...
+        platform_id: The platform's own id of the delivery (update id, message SID, tweet id).
+        conversation_id: Rasa's sender id, ``<channel>:<sender>``.
+        inbound: The message as the connector handed it to Rasa.
+        payload: What the platform delivered (the connector's raw payload).
+        received_at: When it was recorded.
+        status: "received", "done" or "failed".
+        attempts: How many times processing started.
+        attempted_at: When the latest attempt started (the lease).
+        error: Why the latest attempt failed, or a note on a done entry.
+        processed_at: When it was marked done.
+    """
+
+    id: int
+    channel: str
+    platform_id: str
+    conversation_id: str
+    inbound: Inbound
+    payload: dict[str, Any]
+    received_at: dt.datetime
+    status: str
+    attempts: int
+    attempted_at: dt.datetime
+    error: str | None
+    processed_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class OptOut:
+    """Whether a sender opted out of a channel, since when and with which keyword."""
+
+    channel: str
+    sender: str
+    opted_out: bool
+    keyword: str | None
+    changed_at: dt.datetime
+
+
+def _entry(row: Any) -> InboxEntry:
+    stored = row.payload or {}
+    return InboxEntry(
+        id=row.id,
+        channel=row.channel,
+        platform_id=row.platform_id,
+        conversation_id=row.conversation_id,
+        inbound=inbound_from_dict(stored["inbound"]),
+        payload=stored.get("raw") or {},
+        received_at=_aware(row.received_at) or dt.datetime.now(UTC),
+        status=row.status,
+        attempts=row.attempts,
+        attempted_at=_aware(row.attempted_at) or dt.datetime.now(UTC),
+        error=row.error,
+        processed_at=_aware(row.processed_at),
+    )
+
+
+def _alembic_config(connection: Connection) -> Any:
+    from alembic.config import Config  # imported late: only migrations need Alembic
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(url_or_engine: str | Engine) -> None:
+    """Bring the inbox's schema to the newest migration (its own Alembic version table).
+
+    Safe at every start-up; on PostgreSQL concurrent callers wait for each other.
+
+    Args:
+        url_or_engine: A database URL or an engine.
+    """
+    from alembic import command
+
+    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
+    try:
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Held until commit: servers starting together must not both create the tables.
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
+                )
+            command.upgrade(_alembic_config(connection), "head")
+    finally:
+        if isinstance(url_or_engine, str):
+            engine.dispose()
+
+
+_migrate_schema = migrate  # `Inbox.from_url` has a parameter named `migrate`
+
+
+def _insert_ignoring_duplicate(connection: Connection, values: dict[str, Any]) -> int | None:
+    """INSERT the entry; None when (channel, platform_id) is already there."""
+    dialect = connection.dialect.name
+    keys = [channel_inbox.c.channel, channel_inbox.c.platform_id]
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement = (
+            pg_insert(channel_inbox)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=keys)
+            .returning(channel_inbox.c.id)
+        )
+        found = connection.execute(statement).scalar()
+        return int(found) if found is not None else None
+    if dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        result = connection.execute(
+            sqlite_insert(channel_inbox)
+            .values(**values)
+            .on_conflict_do_nothing(index_elements=keys)
+        )
+        return int(result.inserted_primary_key[0]) if result.rowcount == 1 else None
+    try:  # any other database: let the unique constraint decide
+        with connection.begin_nested():
+            result = connection.execute(insert(channel_inbox).values(**values))
+    except IntegrityError:
+        return None
+    return int(result.inserted_primary_key[0])
+
+
+def _upsert(connection: Connection, table: Table, keys: list[str], values: dict[str, Any]) -> None:
+    dialect = connection.dialect.name
+    changed = {k: v for k, v in values.items() if k not in keys}
+    if dialect in ("postgresql", "sqlite"):
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as dialect_insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as dialect_insert
+        statement = dialect_insert(table).values(**values)
+        connection.execute(statement.on_conflict_do_update(index_elements=keys, set_=changed))
+        return
+    where = [table.c[k] == values[k] for k in keys]
+    if connection.execute(update(table).where(*where).values(**changed)).rowcount == 0:
+        connection.execute(insert(table).values(**values))
+
+
+class Inbox:
+    """The inbox, cursors and opt-outs of the channel connectors.
+
+    Every method runs in its own short transaction. The methods block (SQLAlchemy is
+    synchronous): async code calls them through ``asyncio.to_thread``.
+    """
+
+    def __init__(self, engine: Engine, *, clock: Callable[[], dt.datetime] | None = None) -> None:
+        """Wraps an engine whose schema is migrated.
+
+        Args:
+            engine: The database.
+            clock: Returns the current aware time (tests pass a fixed one).
+        """
+        self.engine = engine
+        self._clock = clock or (lambda: dt.datetime.now(UTC))
+
+    @classmethod
+    def from_url(cls, url: str, migrate: bool = True) -> Inbox:
+        """Opens the inbox on the database at ``url``.
+
+        Args:
+            url: A SQLAlchemy URL (the queue's: ``bot.settings.database_url()``).
+            migrate: Bring the schema up to date first.
+
+        Returns:
+            The inbox.
+        """
+        engine = make_engine(url)
+        if migrate:
+            _migrate_schema(engine)
+        return cls(engine)
+
+    def _now(self) -> dt.datetime:
+        return _utc(self._clock())
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
+    # -- the inbox ---------------------------------------------------------------------------
+
+    def record(
+        self, channel: str, platform_id: str, inbound: Inbound, payload: dict[str, Any]
+    ) -> int | None:
+        """Records a delivery before it is acknowledged; the first attempt starts now.
+
+        Args:
+            channel: The connector's channel ("telegram", "sms", "x").
+            platform_id: The platform's id of the delivery (unique per channel).
+            inbound: The message as it will be handed to Rasa.
+            payload: What the platform delivered (JSON-serialisable).
+
+        Returns:
+            The new entry's id, or None when this platform id was recorded before (a
+            duplicate, a replay or a platform retry): the caller drops it.
+        """
+        now = self._now()
+        values = {
+            "channel": channel,
+            "platform_id": str(platform_id),
+            "conversation_id": inbound.conversation_id,
+            "payload": {"inbound": inbound_to_dict(inbound), "raw": payload},
+            "received_at": now,
+            "status": RECEIVED,
+            "attempts": 1,
+            "attempted_at": now,
+            "error": None,
+            "processed_at": None,
+        }
+        with self._transaction() as connection:
+            return _insert_ignoring_duplicate(connection, values)
+
+    def mark_done(self, entry_id: int, note: str | None = None) -> None:
+        """Marks an entry processed.
+
+        Args:
+            entry_id: The entry.
+            note: Why it finished without a reply, if so (kept in ``error`` for people to read).
+        """
+        with self._transaction() as connection:
+            connection.execute(
+                update(channel_inbox)
+                .where(channel_inbox.c.id == entry_id)
+                .values(status=DONE, processed_at=self._now(), error=note)
+            )
+
+    def mark_failed(self, entry_id: int, error: str) -> None:
+        """Marks an attempt failed; the entry is redelivered later (see :meth:`pending`).
+
+        Args:
+            entry_id: The entry.
+            error: Why (never a secret: an exception's type and message).
+        """
+        with self._transaction() as connection:
+            connection.execute(
+                update(channel_inbox)
+                .where(channel_inbox.c.id == entry_id, channel_inbox.c.status != DONE)
+                .values(status=FAILED, error=error[:2000])
+            )
+
+    def pending(
+        self,
+        older_than: dt.timedelta,
+        *,
+        channel: str | None = None,
+        limit: int = 100,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> list[InboxEntry]:
+        """Entries recorded but not done whose latest attempt started over ``older_than`` ago.
+
+        Args:
+            older_than: How long an attempt may run before it counts as abandoned.
+            channel: Only this channel's entries.
+            limit: At most this many, oldest first.
+            max_attempts: Entries tried this often are left alone (they wait for a person).
+
+        Returns:
+            The entries, oldest first. Take each with :meth:`claim` before processing it.
+        """
+        cutoff = self._now() - older_than
+        query = (
+            select(channel_inbox)
+            .where(
+                channel_inbox.c.status != DONE,
+                channel_inbox.c.attempted_at <= cutoff,
+                channel_inbox.c.attempts < max_attempts,
+            )
+            .order_by(channel_inbox.c.id)
+            .limit(limit)
+        )
+        if channel is not None:
+            query = query.where(channel_inbox.c.channel == channel)
+        with self._transaction() as connection:
+            return [_entry(row) for row in connection.execute(query)]
+
+    def claim(self, entry_id: int, older_than: dt.timedelta) -> bool:
+        """Starts a new attempt on a pending entry, unless someone else just did.
+
+        Args:
+            entry_id: The entry.
+            older_than: The same lease as given to :meth:`pending`.
+
+        Returns:
+            True when this caller now owns the attempt.
+        """
+        now = self._now()
+        with self._transaction() as connection:
+            result = connection.execute(
+                update(channel_inbox)
+                .where(
+                    channel_inbox.c.id == entry_id,
+                    channel_inbox.c.status != DONE,
+                    channel_inbox.c.attempted_at <= now - older_than,
+                )
+                .values(status=RECEIVED, attempts=channel_inbox.c.attempts + 1, attempted_at=now)
+            )
+            return result.rowcount == 1
+
+    def renew(self, entry_ids: list[int]) -> int:
+        """Renews the leases of entries still being worked on (``attempted_at`` = now).
+
+        Args:
+            entry_ids: The entries this process holds (queued or running).
+
+        Returns:
+            How many were renewed (done ones are not).
+        """
+        if not entry_ids:
+            return 0
+        with self._transaction() as connection:
+            result = connection.execute(
+                update(channel_inbox)
+                .where(channel_inbox.c.id.in_(entry_ids), channel_inbox.c.status != DONE)
+                .values(attempted_at=self._now())
+            )
+            return int(result.rowcount)
+
+    def get(self, entry_id: int) -> InboxEntry | None:
+        """One entry, or None."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                select(channel_inbox).where(channel_inbox.c.id == entry_id)
+            ).first()
+        return _entry(row) if row is not None else None
+
+    def find(self, channel: str, platform_id: str) -> InboxEntry | None:
+        """The entry of a platform id, or None."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                select(channel_inbox).where(
+                    channel_inbox.c.channel == channel,
+                    channel_inbox.c.platform_id == str(platform_id),
+                )
+            ).first()
+        return _entry(row) if row is not None else None
+
+    def counts(self, channel: str | None = None) -> dict[str, int]:
+        """How many entries are in each status (every status present, zero if none)."""
+        query = select(channel_inbox.c.status, func.count()).group_by(channel_inbox.c.status)
+        if channel is not None:
+            query = query.where(channel_inbox.c.channel == channel)
+        with self._transaction() as connection:
+            found = {status: int(n) for status, n in connection.execute(query)}
+        return {status: found.get(status, 0) for status in STATUSES}
+
+    # -- cursors -----------------------------------------------------------------------------
+
+    def get_cursor(self, name: str) -> str | None:
+        """A connector's saved position (e.g. "telegram:offset"), or None."""
+        with self._transaction() as connection:
+            return connection.execute(
+                select(channel_cursors.c.value).where(channel_cursors.c.name == name)
+            ).scalar()
+
+    def set_cursor(self, name: str, value: str) -> None:
+        """Saves a connector's position."""
+        with self._transaction() as connection:
+            _upsert(
+                connection,
+                channel_cursors,
+                ["name"],
+                {"name": name, "value": str(value), "updated_at": self._now()},
+            )
+
+    # -- opt-outs ----------------------------------------------------------------------------
+
+    def opted_out(self, channel: str, sender: str) -> bool:
+        """Whether ``sender`` opted out of ``channel`` (and has not opted back in)."""
+        with self._transaction() as connection:
+            value = connection.execute(
+                select(channel_opt_outs.c.opted_out).where(
+                    channel_opt_outs.c.channel == channel, channel_opt_outs.c.sender == sender
+                )
+            ).scalar()
+        return bool(value)
+
+    def set_opt_out(
+        self,
+        channel: str,
+        sender: str,
+        opted_out: bool,
+        at: dt.datetime,
+        keyword: str | None = None,
+    ) -> None:
+        """Records that a sender opted out (STOP) or back in (START), and when.
+
+        Args:
+            channel: The channel ("sms").
+            sender: The sender as the channel knows them (an E.164 number).
+            opted_out: True to stop everything to them, False to allow it again.
+            at: When they asked.
+            keyword: The word they sent, for the record.
+        """
+        with self._transaction() as connection:
+            _upsert(
+                connection,
+                channel_opt_outs,
+                ["channel", "sender"],
+                {
+                    "channel": channel,
+                    "sender": sender,
+                    "opted_out": opted_out,
+                    "keyword": keyword,
+                    "changed_at": _utc(at),
+                },
+            )
+
+    def opt_out_record(self, channel: str, sender: str) -> OptOut | None:
+        """The opt-out row of a sender, or None if they never sent a keyword."""
+        with self._transaction() as connection:
+            row = connection.execute(
+                select(channel_opt_outs).where(
+                    channel_opt_outs.c.channel == channel, channel_opt_outs.c.sender == sender
+                )
+            ).first()
+        if row is None:
+            return None
+        return OptOut(
+            row.channel,
+            row.sender,
+            bool(row.opted_out),
+            row.keyword,
+            _aware(row.changed_at) or dt.datetime.now(UTC),
+        )
+
+    def dispose(self) -> None:
+        """Closes the database connections."""
+        self.engine.dispose()

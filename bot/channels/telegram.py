@@ -1,0 +1,824 @@
+"""The Telegram connector (python-telegram-bot's ``Bot`` for every call to the Bot API).
+
+Two ways in, chosen by ``mode`` in credentials.yml:
+
+- ``webhook``: at start-up ``setWebhook`` registers ``webhook_url`` with a ``secret_token``;
+  Telegram POSTs each update to ``/webhooks/telegram/webhook`` with the
+  ``X-Telegram-Bot-Api-Secret-Token`` header, checked in constant time (403 otherwise). The
+  webhook stays registered when the server stops, so Telegram keeps and retries what arrives
+  meanwhile.
+- ``polling``: a task long-polls ``getUpdates`` (for a brand without a public URL); the offset is
+  saved in the inbox's cursors and confirmed to Telegram only after the update is recorded.
+
+What is answered (a defined behaviour for everything else, each logged with its reason):
+
+- text in a private chat; in groups only when the bot is addressed (``@bot_username`` or a reply
+  to one of the bot's messages), with the mention removed. A group conversation is one customer
+  in one group (sender ``<chat id>/<user id>``) and its replies are rendered as public (no
+  personal data) and threaded under the customer's message;
+- a photo, video, document or voice message: its caption; without a caption it is ignored;
+- a sticker: its emoji (usually an acknowledgement the bot does not answer);
+- ``/start`` and other commands: the words after the command; a bare command is ignored;
+- edited messages are ignored (the original was already answered), as are channel posts,
+  messages from bots and every other update type.
+
+Duplicates are dropped by ``update_id``. Replies go through :class:`SendLimiter` (about one message
+a second per chat, 30 a second overall), honour ``retry_after`` on 429, retry timeouts and
+network errors, and are split at 4,096 characters by the renderer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import re
+import time
+import warnings
+from bisect import bisect_left, insort
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from rasa.core.channels.channel import OutputChannel
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.base import (
+    ChannelConnector,
+    ConnectorOutput,
+    DeliveryError,
+    OnNewMessage,
+    Rejected,
+    check_size,
+    parse_json_object,
+    protect_secrets,
+    recipient_of,
+    reveal,
+    secrets_match,
+)
+from bot.channels.config import Secret, resolve
+from bot.channels.output import Reply
+from bot.inbound import Inbound
+from bot.settings import ConfigError
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ALLOWED_UPDATES",
+    "ParsedUpdate",
+    "SendLimiter",
+    "TelegramClient",
+    "TelegramInput",
+    "TelegramOutput",
+    "parse_update",
+]
+
+CHANNEL = "telegram"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+#: What Telegram is asked to send; anything else that still arrives is ignored with a log line.
+ALLOWED_UPDATES = ["message", "edited_message"]
+_SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_MEDIA_KINDS = ("photo", "video", "document", "animation", "audio", "voice", "video_note")
+_COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?=\s|$)")
+UTC = dt.timezone.utc
+
+
+# -- sending limits -------------------------------------------------------------------------
+
+
+class SendLimiter:
+    """Spaces sends: at least ``per_chat_interval`` s apart per chat, ``overall`` per second in all.
+
+    Each send reserves the earliest slot that keeps both limits, then sleeps until it; slots are
+    reserved in call order, so it works as a queue. :meth:`pause` (a 429's ``retry_after``) holds
+    every send, as Telegram's flood control is not per chat.
+    """
+
+    def __init__(
+        self,
+        per_chat_interval: float = 1.0,
+        overall: float = 30.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    ) -> None:
+        """Builds the limiter.
+
+        Args:
+            per_chat_interval: Seconds between two messages to one chat (0: no limit).
+            overall: Messages per second to all chats together (0: no limit).
+            clock: Monotonic seconds (tests pass a fake).
+            sleep: Waits that many seconds (tests pass a fake).
+        """
+        self.per_chat_interval = max(0.0, float(per_chat_interval))
+        # A hair over 1/overall, so that no 1-second window ever holds overall + 1 sends.
+        self.spacing = 1.0 / float(overall) + 1e-6 if overall and overall > 0 else 0.0
+        self._clock = clock
+        self._sleep = sleep
+        self._chat_next: dict[str, float] = {}
+        self._slots: list[float] = []
+        self._paused_until = 0.0
+
+    def reserve(self, chat: str | int) -> float:
+        """Reserves the next slot for ``chat``; returns when (in the clock's seconds)."""
+        now = self._clock()
+        key = str(chat)
+        start = max(now, self._paused_until, self._chat_next.get(key, 0.0))
+        # Forget slots too old to matter, and chats that could send right away.
+        cut = bisect_left(self._slots, now - 1.0)
+        if cut:
+            del self._slots[:cut]
+        if len(self._chat_next) > 10_000:
+            self._chat_next = {k: v for k, v in self._chat_next.items() if v > now}
+        at = start
+        if self.spacing:
+            index = bisect_left(self._slots, at - self.spacing + 1e-9)
+            while index < len(self._slots) and self._slots[index] < at + self.spacing - 1e-9:
+                at = self._slots[index] + self.spacing
+                index += 1
+            insort(self._slots, at)
+        if self.per_chat_interval:
+            self._chat_next[key] = at + self.per_chat_interval
+        return at
+
+    def sent(self, chat: str | int) -> None:
+        """Marks a send to ``chat`` finished: its next one waits a full interval from now.
+
+        Spacing from the end of a send, not only its start, keeps the interval as Telegram
+        measures it even when one request was slow.
+        """
+        if self.per_chat_interval:
+            key = str(chat)
+            later = self._clock() + self.per_chat_interval
+            self._chat_next[key] = max(self._chat_next.get(key, 0.0), later)
+
+    def pause(self, seconds: float) -> None:
+        """Holds every send for ``seconds`` (flood control)."""
+        self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
+
+    async def wait(self, chat: str | int) -> None:
+        """Waits for ``chat``'s turn (again, if a pause began meanwhile)."""
+        while True:
+            delay = self.reserve(chat) - self._clock()
+            if delay > 0:
+                await self._sleep(delay)
+            if self._clock() >= self._paused_until:
+                return
+
+
+def retry_after_seconds(error: Any) -> float:
+    """A ``RetryAfter``'s wait in seconds (an int or a timedelta, by PTB's settings)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        value = error.retry_after
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+# -- reading updates ------------------------------------------------------------------------
+
+
+class MalformedUpdate(ValueError):
+    """An update that is not shaped like the Bot API's (answered 400)."""
+
+
+@dataclass(frozen=True)
+class ParsedUpdate:
+    """What one update means: a message for Rasa, or why it is ignored."""
+
+    update_id: int
+    inbound: Inbound | None = None
+    ignored: str | None = None
+
+
+def _content(message: Mapping[str, Any]) -> tuple[str | None, str]:
+    """The words of a message and its kind ("text", "sticker", "photo", ...)."""
+    if isinstance(message.get("text"), str):
+        return message["text"], "text"
+    if isinstance(message.get("sticker"), dict):
+        emoji = message["sticker"].get("emoji")
+        return (emoji if isinstance(emoji, str) and emoji else None), "sticker"
+    for kind in _MEDIA_KINDS:
+        if kind in message:
+            caption = message.get("caption")
+            return (caption if isinstance(caption, str) and caption.strip() else None), kind
+    known = ("location", "contact", "poll", "dice", "venue", "new_chat_members", "left_chat_member")
+    kind = next((k for k in known if k in message), "message without text")
+    return None, kind
+
+
+def _mentions(text: str, username: str) -> re.Pattern[str]:
+    return re.compile(rf"(?<![\w@])@{re.escape(username)}\b", re.IGNORECASE)
+
+
+def _addressed(
+    message: Mapping[str, Any], text: str, bot_id: int | None, bot_username: str | None
+) -> bool:
+    replied = message.get("reply_to_message") or {}
+    if bot_id is not None and (replied.get("from") or {}).get("id") == bot_id:
+        return True
+    if bot_username and _mentions(text, bot_username).search(text):
+        return True
+    for entity in message.get("entities") or message.get("caption_entities") or []:
+        if entity.get("type") == "text_mention" and (entity.get("user") or {}).get("id") == bot_id:
+            return True
+    return False
+
+
+def parse_update(
+    data: Mapping[str, Any],
+    *,
+    bot_id: int | None,
+    bot_username: str | None,
+    allow_groups: bool = True,
+    now: dt.datetime | None = None,
+) -> ParsedUpdate:
+    """Reads one Bot API update.
+
+    Args:
+        data: The update as JSON (``{"update_id": ..., "message": {...}}``).
+        bot_id: The bot's user id (the number before the token's colon).
+        bot_username: The bot's username (getMe), to recognise mentions in groups.
+        allow_groups: False ignores every group message.
+        now: When it arrived, for a message without a ``date``.
+
+    Returns:
+        The message for Rasa, or the reason it is ignored.
+
+    Raises:
+        MalformedUpdate: No integer ``update_id``, or a message without a chat.
+    """
+    update_id = data.get("update_id")
+    if not isinstance(update_id, int) or isinstance(update_id, bool):
+        raise MalformedUpdate("no integer update_id")
+    if "message" not in data:
+        if "edited_message" in data:
+            return ParsedUpdate(update_id, ignored="edited message (the original was answered)")
+        kind = next((key for key in data if key != "update_id"), "empty")
+        return ParsedUpdate(update_id, ignored=f"update type {kind!r} is not handled")
+    message = data["message"]
+    if not isinstance(message, dict) or not isinstance(message.get("chat"), dict):
+        raise MalformedUpdate("message without a chat")
+    chat = message["chat"]
+    chat_id, chat_type = chat.get("id"), chat.get("type")
+    if not isinstance(chat_id, int):
+        raise MalformedUpdate("chat without an integer id")
+    author: dict[str, Any] = message["from"] if isinstance(message.get("from"), dict) else {}
+    if chat_type == "channel":
+        return ParsedUpdate(update_id, ignored="channel post")
+    if author.get("is_bot"):
+        return ParsedUpdate(update_id, ignored="message from a bot")
+    text, kind = _content(message)
+    if text is None:
+        return ParsedUpdate(update_id, ignored=f"{kind} without text")
+    group = chat_type in ("group", "supergroup")
+    user_id = author.get("id")
+    if group:
+        if not allow_groups:
+            return ParsedUpdate(update_id, ignored="group messages are switched off")
+        if not _addressed(message, text, bot_id, bot_username):
+            return ParsedUpdate(update_id, ignored="group message not addressed to the bot")
+        if not isinstance(user_id, int):
+            return ParsedUpdate(update_id, ignored="group message without a sender")
+        if bot_username:
+            text = _mentions(text, bot_username).sub(" ", text)
+    command = None
+    match = _COMMAND.match(text.strip())
+    if match and (
+        not match.group(2)
+        or not bot_username
+        or match.group(2).casefold() == bot_username.casefold()
+    ):
+        command = match.group(1)
+        text = text.strip()[match.end() :]
+    text = re.sub(r"[ \t]{2,}", " ", text).strip()
+    if not text:
+        why = f"command /{command} without text" if command else "nothing left to read"
+        return ParsedUpdate(update_id, ignored=why)
+    date = message.get("date")
+    at = (
+        dt.datetime.fromtimestamp(date, UTC)
+        if isinstance(date, (int, float)) and not isinstance(date, bool)
+        else now or dt.datetime.now(UTC)
+    )
+    platform: dict[str, Any] = {
+        "update_id": update_id,
+        "message_id": message.get("message_id"),
+        "chat_id": chat_id,
+        "chat_type": chat_type,
+        "user_id": user_id,
+        "kind": kind,
+    }
+    if command:
+        platform["command"] = command
+    if isinstance(author.get("language_code"), str):
+        platform["language_code"] = author["language_code"]
+    sender = f"{chat_id}/{user_id}" if group else str(chat_id)
+    return ParsedUpdate(
+        update_id,
+        inbound=Inbound(
+            channel=CHANNEL, sender=sender, text=text, public=False, at=at, platform=platform
+        ),
+    )
+
+
+# -- the Bot API client ---------------------------------------------------------------------
+
+
+class PermanentDeliveryError(RuntimeError):
+    """Telegram refused the message for good (blocked, chat gone, bad request)."""
+
+
+class TelegramClient:
+    """One ``telegram.Bot`` shared by the connector and its output channels.
+
+    Created lazily inside the running event loop (no client at import or configuration time).
+    """
+
+    def __init__(
+        self,
+        token: Secret | str,
+        *,
+        base_url: str = "https://api.telegram.org/bot",
+        limiter: SendLimiter | None = None,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 10.0,
+        max_attempts: int = 5,
+        max_flood_waits: int = 10,
+        backoff: float = 0.5,
+    ) -> None:
+        """Configures the client.
+
+        Args:
+            token: The bot token (from the environment).
+            base_url: The Bot API's base URL (tests point it at a fake server).
+            limiter: Spaces the sends.
+            connect_timeout: Seconds to connect.
+            read_timeout: Seconds to wait for an answer.
+            max_attempts: Tries of one send through timeouts and network errors.
+            max_flood_waits: 429s honoured for one send before giving up.
+            backoff: First wait after a timeout or network error; doubles each time.
+        """
+        self._token = token
+        self.base_url = base_url
+        self.limiter = limiter or SendLimiter()
+        self.connect_timeout = float(connect_timeout)
+        self.read_timeout = float(read_timeout)
+        self.max_attempts = int(max_attempts)
+        self.max_flood_waits = int(max_flood_waits)
+        self.backoff = float(backoff)
+        self._bot: Any = None
+        self._lock: asyncio.Lock | None = None
+        self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        token_text = reveal(token)
+        head = token_text.split(":", 1)[0]
+        self.bot_id: int | None = int(head) if head.isdigit() else None
+
+    async def bot(self) -> Any:
+        """The initialised ``telegram.Bot`` (``initialize`` calls getMe once)."""
+        if self._bot is not None:
+            return self._bot
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._bot is None:
+                from telegram import Bot
+                from telegram.request import HTTPXRequest
+
+                # httpx logs every request at INFO (with the token in the URL, redacted by
+                # protect_secrets): one line per message sent is noise; keep its warnings.
+                httpx_logger = logging.getLogger("httpx")
+                if httpx_logger.level == logging.NOTSET:
+                    httpx_logger.setLevel(logging.WARNING)
+
+                def request(read: float) -> HTTPXRequest:
+                    return HTTPXRequest(
+                        connection_pool_size=64,
+                        connect_timeout=self.connect_timeout,
+                        read_timeout=read,
+                        write_timeout=self.read_timeout,
+                        pool_timeout=self.read_timeout,
+                    )
+
+                bot = Bot(
+                    reveal(self._token),
+                    base_url=self.base_url,
+                    request=request(self.read_timeout),
+                    get_updates_request=request(self.read_timeout),
+                )
+                await bot.initialize()
+                self._bot = bot
+        return self._bot
+
+    async def username(self) -> str | None:
+        """The bot's username (from getMe)."""
+        bot = await self.bot()
+        return str(bot.username) if bot.username else None
+
+    async def send(self, chat_id: int | str, text: str, reply_to: int | None = None) -> int:
+        """Sends one message within the limits, retrying what can be retried.
+
+        Args:
+            chat_id: The chat.
+            text: At most 4,096 characters (the renderer splits longer replies).
+            reply_to: A message to thread under (sent anyway if it is gone).
+
+        Returns:
+            The sent message's id.
+
+        Raises:
+            PermanentDeliveryError: Telegram refused it (blocked bot, unknown chat, bad request).
+            DeliveryError: Still failing after the retries (timeouts, network, flood control).
+        """
+        bot = await self.bot()
+        key = str(chat_id)
+        # One send at a time per chat, in arrival order: the per-chat interval then holds as
+        # Telegram measures it, even when several messages for one chat are processed together.
+        lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
+        self._chat_locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                return await self._send_now(bot, chat_id, text, reply_to)
+        finally:
+            lock, users = self._chat_locks[key]
+            if users <= 1:
+                del self._chat_locks[key]
+            else:
+                self._chat_locks[key] = (lock, users - 1)
+
+    async def _send_now(self, bot: Any, chat_id: int | str, text: str, reply_to: int | None) -> int:
+        from telegram import ReplyParameters
+        from telegram.error import (
+            BadRequest,
+            ChatMigrated,
+            Forbidden,
+            InvalidToken,
+            NetworkError,
+            RetryAfter,
+        )
+
+        attempts = floods = 0
+        target: int | str = chat_id
+        while True:
+            await self.limiter.wait(target)
+            try:
+                sent = await bot.send_message(
+                    chat_id=target,
+                    text=text,
+                    reply_parameters=(
+                        ReplyParameters(reply_to, allow_sending_without_reply=True)
+                        if reply_to
+                        else None
+                    ),
+                )
+                self.limiter.sent(target)
+                return int(sent.message_id)
+            except RetryAfter as error:
+                floods += 1
+                wait = retry_after_seconds(error)
+                logger.warning("telegram: flood control (429), retrying after %.1f s", wait)
+                if floods > self.max_flood_waits:
+                    raise DeliveryError(f"flood control {floods} times in a row") from error
+                self.limiter.pause(wait)
+            except ChatMigrated as error:
+                logger.info("telegram: group %s became supergroup %s", target, error.new_chat_id)
+                target = error.new_chat_id
+            except (Forbidden, BadRequest, InvalidToken) as error:
+                raise PermanentDeliveryError(f"{type(error).__name__}: {error}") from error
+            except NetworkError as error:  # includes TimedOut
+                attempts += 1
+                if attempts >= self.max_attempts:
+                    raise DeliveryError(
+                        f"{type(error).__name__} {attempts} times: {error}"
+                    ) from error
+                wait = self.backoff * 2 ** (attempts - 1)
+                logger.warning(
+                    "telegram: %s sending to a chat, retry %s in %.1f s",
+                    type(error).__name__,
+                    attempts,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+
+    async def close(self) -> None:
+        """Closes the HTTP connections."""
+        if self._bot is not None:
+            bot, self._bot = self._bot, None
+            try:
+                await bot.shutdown()
+            except Exception:  # noqa: BLE001 - closing must not fail the shutdown
+                logger.debug("telegram: error while closing the client", exc_info=True)
+
+
+# -- output ---------------------------------------------------------------------------------
+
+
+def split_recipient(recipient_id: str) -> tuple[str, str | None]:
+    """``telegram:123`` → ("123", None); a group's ``telegram:-100/7`` → ("-100", "7")."""
+    address = recipient_of(recipient_id, CHANNEL)
+    chat, _, user = address.partition("/")
+    return chat, (user or None)
+
+
+class TelegramOutput(ConnectorOutput):
+    """Sends the rendered replies to a chat, in a group threaded under the customer's message."""
+
+    def __init__(self, client: TelegramClient, *, reply_to: int | None = None) -> None:
+        """Builds the output for one message (or, without ``reply_to``, for a later reply)."""
+        super().__init__(CHANNEL, public=False, handle=None)
+        self.client = client
+        self.reply_to = reply_to
+
+    @classmethod
+    def name(cls) -> str:
+        """Rasa's name of the channel."""
+        return CHANNEL
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        """Renders as public in a group (others read it), privately in a private chat."""
+        self.public = split_recipient(recipient_id)[1] is not None
+        await super().send_text_message(recipient_id, text, **kwargs)
+
+    async def deliver(self, recipient_id: str, reply: Reply) -> None:
+        """Sends one part; a refusal is recorded, a persistent failure raised (redelivered)."""
+        chat, user = split_recipient(recipient_id)
+        # A part the action marked private, in a group, goes to the customer's private chat.
+        target = user if user is not None and not reply.public else chat
+        reply_to = self.reply_to if target == chat else None
+        try:
+            await self.client.send(int(target), reply.text, reply_to=reply_to)
+        except PermanentDeliveryError as error:
+            logger.warning("telegram: reply not delivered to %s: %s", recipient_id, error)
+            self.undelivered.append(f"not delivered: {error}")
+            return
+        except ValueError:
+            self.undelivered.append(f"not a Telegram chat: {recipient_id}")
+            return
+        self.sent.append(reply)
+
+
+# -- input ----------------------------------------------------------------------------------
+
+
+def _float(options: Mapping[str, Any], key: str, default: float) -> float:
+    value = options.get(key, default)
+    try:
+        return float(value)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"credentials.yml: telegram `{key}` must be a number") from error
+
+
+class TelegramInput(ChannelConnector):
+    """The Telegram input channel (webhook or long polling)."""
+
+    channel = CHANNEL
+
+    @classmethod
+    def from_credentials(cls, credentials: dict[str, Any] | None) -> TelegramInput:
+        """Builds the channel from its credentials.yml entry (secrets from the environment).
+
+        Options: ``token_env`` (required), ``mode`` (``webhook`` or ``polling``),
+        ``webhook_url`` / ``webhook_url_env`` and ``secret_token_env`` (webhook mode),
+        ``base_url``, ``allow_groups``, ``poll_timeout``, ``per_chat_interval``,
+        ``overall_per_second``, ``read_timeout``, ``inbox_url``, ``max_body_bytes``,
+        ``redeliver_after``, ``redeliver_every``, ``max_in_flight``.
+
+        Raises:
+            ConfigError: A variable is missing or an option is wrong (names it, never a value).
+        """
+        if credentials is None:
+            cls.raise_missing_credentials_exception()
+        options = resolve(credentials, channel=CHANNEL)
+        if "token" not in options:
+            raise ConfigError("credentials.yml: telegram needs `token_env`")
+        return cls(
+            token=options["token"],
+            mode=str(options.get("mode", "polling")),
+            webhook_url=reveal(options.get("webhook_url")) or None,
+            secret_token=options.get("secret_token"),
+            base_url=reveal(options.get("base_url")) or "https://api.telegram.org/bot",
+            allow_groups=bool(options.get("allow_groups", True)),
+            poll_timeout=_float(options, "poll_timeout", 30),
+            per_chat_interval=_float(options, "per_chat_interval", 1.0),
+            overall_per_second=_float(options, "overall_per_second", 30.0),
+            read_timeout=_float(options, "read_timeout", 10.0),
+            inbox_url=options.get("inbox_url"),
+            max_body_bytes=int(_float(options, "max_body_bytes", 256 * 1024)),
+            redeliver_after=_float(options, "redeliver_after", 120.0),
+            redeliver_every=_float(options, "redeliver_every", 60.0),
+            max_in_flight=int(_float(options, "max_in_flight", 8)),
+        )
+
+    def __init__(
+        self,
+        token: Secret | str,
+        *,
+        mode: str = "polling",
+        webhook_url: str | None = None,
+        secret_token: Secret | str | None = None,
+        base_url: str = "https://api.telegram.org/bot",
+        allow_groups: bool = True,
+        poll_timeout: float = 30.0,
+        per_chat_interval: float = 1.0,
+        overall_per_second: float = 30.0,
+        read_timeout: float = 10.0,
+        **common: Any,
+    ) -> None:
+        """Configures the channel (see :meth:`from_credentials` for the options).
+
+        Raises:
+            ConfigError: An unknown mode, webhook mode without its URL or secret token, a
+                secret token Telegram would refuse, a token that is not a bot token.
+        """
+        super().__init__(**common)
+        if mode not in ("webhook", "polling"):
+            raise ConfigError(
+                f"credentials.yml: telegram `mode` must be webhook or polling, not {mode!r}"
+            )
+        if not reveal(token):
+            raise ConfigError("telegram: the bot token is empty")
+        if ":" not in reveal(token):
+            raise ConfigError("telegram: the bot token does not look like <bot id>:<secret>")
+        if mode == "webhook":
+            if not webhook_url:
+                raise ConfigError("credentials.yml: telegram webhook mode needs `webhook_url`")
+            if not reveal(secret_token):
+                raise ConfigError("credentials.yml: telegram webhook mode needs `secret_token_env`")
+            if not _SECRET_TOKEN.match(reveal(secret_token)):
+                raise ConfigError(
+                    "telegram: the webhook secret token must be 1-256 characters A-Z a-z 0-9 _ -"
+                )
+        protect_secrets(token, secret_token)
+        self.mode = mode
+        self.webhook_url = webhook_url
+        self.secret_token = secret_token
+        self.allow_groups = allow_groups
+        self.poll_timeout = poll_timeout
+        self.client = TelegramClient(
+            token,
+            base_url=base_url,
+            limiter=SendLimiter(per_chat_interval, overall_per_second),
+            read_timeout=read_timeout,
+        )
+
+    # -- reading -----------------------------------------------------------------------------
+
+    async def handle_update(self, data: dict[str, Any], on_new_message: OnNewMessage) -> str:
+        """Records and starts processing one update (either mode).
+
+        Returns:
+            "accepted", "duplicate" or "ignored: <why>".
+
+        Raises:
+            MalformedUpdate: Not shaped like an update.
+        """
+        username = None
+        message = data.get("message")
+        if isinstance(message, dict) and (message.get("chat") or {}).get("type") in (
+            "group",
+            "supergroup",
+        ):
+            username = await self.client.username()
+        parsed = parse_update(
+            data,
+            bot_id=self.client.bot_id,
+            bot_username=username,
+            allow_groups=self.allow_groups,
+        )
+        if parsed.inbound is None:
+            logger.info("telegram: update %s ignored: %s", parsed.update_id, parsed.ignored)
+            return f"ignored: {parsed.ignored}"
+        platform_id = f"{self.client.bot_id}:{parsed.update_id}"
+        entry = await self.accept(platform_id, parsed.inbound, data, on_new_message)
+        return "accepted" if entry is not None else "duplicate"
+
+    def add_routes(self, blueprint: Blueprint, on_new_message: OnNewMessage) -> None:
+        """``POST /webhook``: one update per request, as Telegram sends them."""
+
+        @blueprint.route("/webhook", methods=["POST"])
+        async def webhook(request: Request) -> HTTPResponse:
+            try:
+                if self.mode != "webhook":
+                    raise Rejected(404, "webhook mode is off (the channel polls)")
+                if not secrets_match(request.headers.get(SECRET_HEADER), self.secret_token):
+                    raise Rejected(403, "missing or wrong secret token")
+                check_size(request, self.max_body_bytes)
+                data = parse_json_object(request.body)
+                try:
+                    outcome = await self.handle_update(data, on_new_message)
+                except MalformedUpdate as error:
+                    raise Rejected(400, f"not an update: {error}") from error
+            except Rejected as rejection:
+                return self.reject(request, rejection)
+            return response.json({"ok": True, "result": outcome})
+
+    # -- start and stop ----------------------------------------------------------------------
+
+    async def on_start(self, app: Any) -> None:
+        """Registers the webhook, or starts polling (both retried in the background)."""
+        if self._on_new_message is None:
+            return
+        if self.mode == "webhook":
+            self._loops.spawn(self._register_webhook(), name="telegram-set-webhook")
+        else:
+            self._loops.spawn(self._poll(self._on_new_message), name="telegram-polling")
+
+    async def on_stop(self, app: Any) -> None:
+        """Closes the client; the webhook stays registered (Telegram keeps updates meanwhile)."""
+        await self.client.close()
+
+    async def _register_webhook(self) -> None:
+        wait = 1.0
+        while True:
+            try:
+                bot = await self.client.bot()
+                await bot.set_webhook(
+                    url=self.webhook_url,
+                    secret_token=reveal(self.secret_token),
+                    allowed_updates=ALLOWED_UPDATES,
+                    drop_pending_updates=False,
+                )
+                logger.info("telegram: webhook registered at %s", self.webhook_url)
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:  # noqa: BLE001 - retried until it works
+                logger.error(
+                    "telegram: setWebhook failed (%s: %s); retrying in %.0f s",
+                    type(error).__name__,
+                    error,
+                    wait,
+                )
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 60.0)
+
+    async def _poll(self, on_new_message: OnNewMessage) -> None:
+        from telegram.error import Conflict, RetryAfter, TimedOut
+
+        inbox = await self.inbox()
+        cursor = f"telegram:{self.client.bot_id}:offset"
+        wait = 1.0
+        webhook_removed = False
+        offset: int | None = None
+        while True:
+            try:
+                bot = await self.client.bot()
+                if not webhook_removed:
+                    # getUpdates refuses to work while a webhook is set.
+                    await bot.delete_webhook(drop_pending_updates=False)
+                    webhook_removed = True
+                    saved = await asyncio.to_thread(inbox.get_cursor, cursor)
+                    offset = int(saved) + 1 if saved else None
+                    logger.info("telegram: polling for updates")
+                updates = await bot.get_updates(
+                    offset=offset, timeout=self.poll_timeout, allowed_updates=ALLOWED_UPDATES
+                )
+                wait = 1.0
+            except asyncio.CancelledError:
+                raise
+            except RetryAfter as error:
+                await asyncio.sleep(retry_after_seconds(error))
+                continue
+            except TimedOut:
+                continue
+            except Exception as error:  # noqa: BLE001 - polling must go on
+                kind = (
+                    "another poller or a webhook is active"
+                    if isinstance(error, Conflict)
+                    else f"{type(error).__name__}: {error}"
+                )
+                logger.warning("telegram: getUpdates failed (%s); retrying in %.0f s", kind, wait)
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 60.0)
+                continue
+            last = None
+            for update in updates:
+                try:
+                    await self.handle_update(update.to_dict(), on_new_message)
+                except MalformedUpdate as error:
+                    logger.warning("telegram: update %s skipped: %s", update.update_id, error)
+                except Exception:  # noqa: BLE001 - not confirmed: Telegram sends it again
+                    logger.exception("telegram: could not record update %s", update.update_id)
+                    break
+                last = update.update_id
+            if last is not None:
+                offset = last + 1
+                await asyncio.to_thread(inbox.set_cursor, cursor, str(last))
+
+    # -- output ------------------------------------------------------------------------------
+
+    def output_for(self, inbound: Inbound) -> OutputChannel:
+        """Replies to one message: in a group, threaded under it."""
+        platform = inbound.platform or {}
+        in_group = platform.get("chat_type") in ("group", "supergroup")
+        message_id = platform.get("message_id")
+        return TelegramOutput(
+            self.client, reply_to=message_id if in_group and isinstance(message_id, int) else None
+        )
+
+    def get_output_channel(self) -> OutputChannel:
+        """An output for a reply sent later (Rasa's HTTP API with ``output_channel=latest``)."""
+        return TelegramOutput(self.client)

@@ -1,0 +1,96 @@
+"""`bench serve` without a Rasa server: the requests it sends, its timing loop, its table."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from bot.bench.serve import LevelResult, expected_mix, load_messages, payload, run_level, table
+
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
+
+CASE = {
+    "id": "en-001",
+    "channel": "sms",
+    "public": False,
+    "sender": "+447700900873",
+    "text": "can someone ring me back",
+    "at": "2026-06-09T23:15:00+01:00",
+    "expect": {"decision": "handoff"},
+}
+
+
+def test_each_message_is_a_new_conversation_with_connector_metadata() -> None:
+    body = payload(CASE, "run1", 7)
+    assert body == {
+        "sender": "sms:bench-run1-7",
+        "message": "can someone ring me back",
+        "metadata": {
+            "channel": "sms",
+            "public": False,
+            "sender": "bench-run1-7",
+            "at": "2026-06-09T23:15:00+01:00",
+        },
+    }
+    assert payload(CASE, "run1", 8)["sender"] != body["sender"]
+
+
+def test_the_held_out_set_is_a_mix_in_four_languages() -> None:
+    cases = load_messages()
+    assert {c["expect"]["language"] for c in cases} == {"en", "pt", "es", "it"}
+    mix = expected_mix(cases)
+    assert "answer" in mix and "handoff" in mix
+    assert expected_mix([CASE, CASE]) == "handoff 100%"
+
+
+def test_table_and_rates() -> None:
+    result = LevelResult(8, 10, 2, 2.0, (10.0, 20.0, 30.0))
+    assert result.per_second == 4.0
+    assert result.percentile(50) == 20.0
+    assert table([result]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 |"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def test_run_level_sends_every_message_once_and_counts_errors() -> None:
+    seen: list[dict[str, Any]] = []
+    in_flight = 0
+    most = 0
+
+    async def webhook(request: web.Request) -> web.Response:
+        nonlocal in_flight, most
+        body = await request.json()
+        seen.append(body)
+        in_flight += 1
+        most = max(most, in_flight)
+        await asyncio.sleep(0.01)
+        in_flight -= 1
+        if body["message"] == "fail":
+            return web.Response(status=500)
+        return web.json_response([{"recipient_id": body["sender"], "text": "ok"}])
+
+    async def scenario() -> LevelResult:
+        app = web.Application()
+        app.router.add_post("/webhooks/rest/webhook", webhook)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        port = _free_port()
+        await web.TCPSite(runner, "127.0.0.1", port).start()
+        try:
+            cases = [CASE, {**CASE, "text": "fail"}]
+            return await run_level(f"http://127.0.0.1:{port}", cases, 4, 12, "t")
+        finally:
+            await runner.cleanup()
+
+    result = asyncio.run(scenario())
+    assert len(seen) == 12 and len({b["sender"] for b in seen}) == 12
+    assert result.errors == 6 and len(result.latencies_ms) == 6
+    assert 1 < most <= 4  # concurrent, never more than the senders

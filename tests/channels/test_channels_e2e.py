@@ -1,0 +1,179 @@
+"""Telegram and SMS end to end: fake platform → connector → `rasa run` with the model → reply.
+
+One Rasa server (with the action server and a scratch queue) serves both channels for the whole
+module; the fake platforms send payloads shaped like their documentation's and receive the replies
+through the real client libraries. The night brand keeps every decision independent of the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.bench.channels import NIGHT_BRAND, ChannelStack, SmsDriver, TelegramDriver, channel_stack
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChannelStack]:
+    scratch = tmp_path_factory.mktemp("channels-e2e")
+    with channel_stack(
+        [TelegramDriver(), SmsDriver()], trained_model, brand=NIGHT_BRAND, keep_dir=scratch
+    ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def telegram(stack: ChannelStack) -> Any:
+    return stack.drivers[0].fake  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="module")
+def twilio(stack: ChannelStack) -> Any:
+    return stack.drivers[1].fake  # type: ignore[attr-defined]
+
+
+def api(stack: ChannelStack, path: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        stack.rasa_url + path,
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 (loopback)
+        return json.loads(answer.read())
+
+
+def latest(events: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    return [e for e in events if e.get("event") == kind][-1]
+
+
+def triage(events: list[dict[str, Any]]) -> dict[str, Any]:
+    slots = [e for e in events if e.get("event") == "slot" and e.get("name") == "triage"]
+    return slots[-1]["value"]
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_a_telegram_customer_gets_the_bots_answer(stack: ChannelStack, telegram: Any) -> None:
+    chat = 8100001
+    update = telegram.message_update("how do I use my phone abroad?", chat_id=chat)
+    delivery = telegram.push(update)
+    assert delivery is not None and delivery.status == 200, stack.log_tail()
+    (reply,) = telegram.wait_for(1, chat_id=chat, timeout=90) or [None]
+    assert reply is not None, stack.log_tail()
+    tracker = api(stack, f"/conversations/telegram:{chat}/tracker")
+    user = latest(tracker["events"], "user")
+    assert user["input_channel"] == "telegram"
+    assert user["metadata"]["channel"] == "telegram" and user["metadata"]["public"] is False
+    assert user["metadata"]["platform"]["update_id"] == update["update_id"]
+    assert user["metadata"]["platform"]["message_id"] == update["message"]["message_id"]
+    decided = triage(tracker["events"])
+    assert decided["decision"] == "answer" and decided["topic"] == "faq/roaming"
+    assert reply.text == latest(tracker["events"], "bot")["text"]
+
+    # Telegram retries the same update: dropped, no second reply.
+    assert "duplicate" in telegram.push(update).body
+    time.sleep(1.0)
+    assert len(telegram.sent_to(chat)) == 1
+
+
+def test_an_agents_later_reply_reaches_the_telegram_chat(
+    stack: ChannelStack, telegram: Any
+) -> None:
+    chat = 8100002
+    telegram.push(telegram.message_update("how can I pay my bill?", chat_id=chat))
+    assert telegram.wait_for(1, chat_id=chat, timeout=90), stack.log_tail()
+    api(
+        stack,
+        f"/conversations/telegram:{chat}/tracker/events"
+        "?output_channel=latest&execute_side_effects=true",
+        {"event": "bot", "text": "Rita from Aurora here: your payment went through."},
+    )
+    texts = [s.text for s in telegram.wait_for(2, chat_id=chat, timeout=30)]
+    assert texts[-1] == "Rita from Aurora here: your payment went through."
+
+
+def test_a_telegram_complaint_reaches_the_queue_with_its_platform_ids(
+    stack: ChannelStack, telegram: Any
+) -> None:
+    from handoff.queue import HandoffQueue
+
+    chat = 8100003
+    update = telegram.message_update(
+        "This is the third time this week my internet is down. I am furious, I will cancel "
+        "and complain to the regulator!",
+        chat_id=chat,
+    )
+    telegram.push(update)
+    (promise,) = telegram.wait_for(1, chat_id=chat, timeout=90) or [None]
+    assert promise is not None, stack.log_tail()
+    queue = HandoffQueue.from_url(stack.db_url, migrate=False)
+    try:
+        ticket = wait_for(lambda: queue.open_ticket_for(f"telegram:{chat}"))
+    finally:
+        queue.dispose()
+    assert ticket is not None and ticket.channel == "telegram"
+    first = ticket.transcript[0]
+    assert first.author == "customer"
+    assert first.meta["platform"]["update_id"] == update["update_id"]
+    assert first.meta["channel"] == "telegram"
+
+
+def test_a_forged_telegram_update_is_refused_by_the_server(
+    stack: ChannelStack, telegram: Any
+) -> None:
+    delivery = telegram.push(telegram.message_update("hi", chat_id=8100004), secret="forged")
+    assert delivery is not None and delivery.status == 403
+    assert telegram.sent_to(8100004) == []
+
+
+def test_an_sms_customer_is_answered_and_stop_is_honoured(stack: ChannelStack, twilio: Any) -> None:
+    ana, bea = "+351912000001", "+351912000002"
+    answer = twilio.send_sms(ana, "how can I pay my bill?")
+    assert answer.status == 200 and "<Response></Response>" in answer.body
+    (reply,) = twilio.wait_for(1, number=ana, timeout=90) or [None]
+    assert reply is not None, stack.log_tail()
+    tracker = api(stack, f"/conversations/sms:{ana}/tracker")
+    user = latest(tracker["events"], "user")
+    assert user["input_channel"] == "sms"
+    assert user["metadata"]["platform"]["message_sid"] == answer.message_sid
+    assert reply.body == latest(tracker["events"], "bot")["text"]
+
+    assert twilio.send_sms(ana, "STOP").status == 200
+    inbox = stack.inbox()
+    try:
+        assert wait_for(lambda: inbox.opted_out("sms", ana), 30)
+    finally:
+        inbox.dispose()
+    twilio.send_sms(bea, "how can I pay my bill?")
+    assert twilio.wait_for(1, number=bea, timeout=90)
+    for number in (ana, bea):
+        api(
+            stack,
+            f"/conversations/sms:{number}/tracker/events"
+            "?output_channel=latest&execute_side_effects=true",
+            {"event": "bot", "text": "An agent: all sorted, thank you for waiting."},
+        )
+    bea_texts = [s.body for s in twilio.wait_for(2, number=bea, timeout=30)]
+    assert bea_texts[-1] == "An agent: all sorted, thank you for waiting."
+    assert len(twilio.sent_to(ana)) == 1  # nothing after STOP
+
+
+def test_a_forged_sms_is_refused_by_the_server(stack: ChannelStack, twilio: Any) -> None:
+    answer = twilio.send_sms("+351912000003", "hello", signature="Zm9yZ2Vk")
+    assert answer.status == 403

@@ -1,0 +1,268 @@
+"""The channels' inbox on SQLite and on the PostgreSQL at 127.0.0.1:5432 (a schema per test)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.engine import make_url
+
+from bot.channels.inbox import DONE, FAILED, RECEIVED, VERSION_TABLE, Inbox, migrate
+from bot.inbound import Inbound
+
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
+
+POSTGRES_URL = os.environ.get(
+    "HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 3, 2, 23, 0, tzinfo=UTC)
+
+
+def _postgres_admin() -> Any:
+    engine = create_engine(POSTGRES_URL, future=True, connect_args={"connect_timeout": 3})
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except Exception as exc:  # any connection failure means "no server here"
+        engine.dispose()
+        if os.environ.get("HANDOFF_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
+    return engine
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'queue.db'}"
+        return
+    admin = _postgres_admin()
+    schema = f"channels_test_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+class Clock:
+    """A settable clock for the inbox."""
+
+    def __init__(self, now: dt.datetime = T0) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def inbox(db_url: str, clock: Clock) -> Iterator[Inbox]:
+    opened = Inbox.from_url(db_url)
+    opened._clock = clock
+    try:
+        yield opened
+    finally:
+        opened.dispose()
+
+
+def message(sender: str = "5550001", text: str = "how do I use my phone abroad?") -> Inbound:
+    return Inbound(
+        channel="telegram",
+        sender=sender,
+        text=text,
+        public=False,
+        at=T0 - dt.timedelta(seconds=2),
+        platform={"update_id": 7, "chat_id": int(sender)},
+    )
+
+
+def test_record_returns_an_id_and_a_repeat_returns_none(inbox: Inbox) -> None:
+    first = inbox.record("telegram", "1:7", message(), {"update_id": 7})
+    assert isinstance(first, int)
+    assert inbox.record("telegram", "1:7", message(), {"update_id": 7}) is None
+    # The same platform id on another channel is another message.
+    assert isinstance(inbox.record("sms", "1:7", message(), {}), int)
+    assert inbox.counts() == {RECEIVED: 2, DONE: 0, FAILED: 0}
+
+
+def test_an_entry_keeps_the_message_and_the_payload(inbox: Inbox, clock: Clock) -> None:
+    original = message(text="Olá, a fatura? 🙂")
+    entry_id = inbox.record("telegram", "1:8", original, {"update_id": 8, "nested": {"a": [1]}})
+    assert entry_id is not None
+    entry = inbox.get(entry_id)
+    assert entry is not None
+    assert entry.inbound == original
+    assert entry.payload == {"update_id": 8, "nested": {"a": [1]}}
+    assert entry.conversation_id == "telegram:5550001"
+    assert (entry.status, entry.attempts, entry.error, entry.processed_at) == (
+        RECEIVED,
+        1,
+        None,
+        None,
+    )
+    assert entry.received_at == clock.now
+    assert inbox.find("telegram", "1:8") == entry
+    assert inbox.find("telegram", "nope") is None
+
+
+def test_done_entries_are_never_pending(inbox: Inbox, clock: Clock) -> None:
+    entry_id = inbox.record("telegram", "1", message(), {})
+    assert entry_id is not None
+    inbox.mark_done(entry_id, note="not delivered: blocked")
+    clock.advance(3600)
+    assert inbox.pending(dt.timedelta(0)) == []
+    entry = inbox.get(entry_id)
+    assert entry is not None
+    assert (entry.status, entry.error, entry.processed_at) == (
+        DONE,
+        "not delivered: blocked",
+        clock.now - dt.timedelta(seconds=3600),
+    )
+    # A late failure report does not reopen it.
+    inbox.mark_failed(entry_id, "late")
+    assert inbox.get(entry_id).status == DONE  # type: ignore[union-attr]
+
+
+def test_unfinished_entries_are_pending_once_their_attempt_is_old(
+    inbox: Inbox, clock: Clock
+) -> None:
+    received = inbox.record("telegram", "1", message(), {})
+    failed = inbox.record("telegram", "2", message(), {})
+    other = inbox.record("sms", "3", message(), {})
+    assert received and failed and other
+    inbox.mark_failed(failed, "RuntimeError: model not loaded")
+    lease = dt.timedelta(seconds=120)
+    assert inbox.pending(lease) == []  # attempts still running
+    clock.advance(121)
+    assert [e.id for e in inbox.pending(lease)] == [received, failed, other]
+    assert [e.id for e in inbox.pending(lease, channel="telegram")] == [received, failed]
+    assert inbox.get(failed).error == "RuntimeError: model not loaded"  # type: ignore[union-attr]
+
+
+def test_a_claim_is_a_lease_only_one_caller_gets(inbox: Inbox, clock: Clock) -> None:
+    entry_id = inbox.record("telegram", "1", message(), {})
+    assert entry_id is not None
+    lease = dt.timedelta(seconds=60)
+    assert not inbox.claim(entry_id, lease)  # the first attempt is still running
+    clock.advance(61)
+    assert inbox.claim(entry_id, lease)
+    assert not inbox.claim(entry_id, lease)  # another server, a moment later
+    entry = inbox.get(entry_id)
+    assert entry is not None
+    assert (entry.attempts, entry.attempted_at, entry.status) == (2, clock.now, RECEIVED)
+    inbox.mark_done(entry_id)
+    clock.advance(61)
+    assert not inbox.claim(entry_id, lease)
+
+
+def test_entries_tried_too_often_wait_for_a_person(inbox: Inbox, clock: Clock) -> None:
+    entry_id = inbox.record("telegram", "1", message(), {})
+    assert entry_id is not None
+    lease = dt.timedelta(seconds=1)
+    for _ in range(4):
+        clock.advance(2)
+        assert inbox.claim(entry_id, lease)
+        inbox.mark_failed(entry_id, "boom")
+    clock.advance(2)
+    assert inbox.pending(lease, max_attempts=5) == []
+    assert len(inbox.pending(lease, max_attempts=6)) == 1
+
+
+def test_cursors(inbox: Inbox, clock: Clock) -> None:
+    assert inbox.get_cursor("telegram:1:offset") is None
+    inbox.set_cursor("telegram:1:offset", "41")
+    inbox.set_cursor("telegram:1:offset", "42")
+    inbox.set_cursor("x:mentions", "1790000000000000000")
+    assert inbox.get_cursor("telegram:1:offset") == "42"
+    assert inbox.get_cursor("x:mentions") == "1790000000000000000"
+
+
+def test_opt_outs_are_recorded_with_their_time(inbox: Inbox) -> None:
+    assert not inbox.opted_out("sms", "+351912345678")
+    assert inbox.opt_out_record("sms", "+351912345678") is None
+    at = dt.datetime(2026, 3, 2, 22, 15, tzinfo=UTC)
+    inbox.set_opt_out("sms", "+351912345678", True, at, "STOP")
+    assert inbox.opted_out("sms", "+351912345678")
+    assert not inbox.opted_out("sms", "+351900000000")
+    assert not inbox.opted_out("telegram", "+351912345678")
+    record = inbox.opt_out_record("sms", "+351912345678")
+    assert record is not None
+    assert (record.opted_out, record.keyword, record.changed_at) == (True, "STOP", at)
+    later = at + dt.timedelta(days=1)
+    inbox.set_opt_out("sms", "+351912345678", False, later, "START")
+    assert not inbox.opted_out("sms", "+351912345678")
+    assert inbox.opt_out_record("sms", "+351912345678").changed_at == later  # type: ignore[union-attr]
+
+
+def test_migrating_twice_changes_nothing_and_shares_the_database_with_the_queue(
+    db_url: str,
+) -> None:
+    from handoff.queue import HandoffQueue
+
+    queue = HandoffQueue.from_url(db_url)
+    migrate(db_url)
+    migrate(db_url)
+    inbox = Inbox.from_url(db_url)
+    try:
+        tables = set(inspect(inbox.engine).get_table_names())
+        assert {"channel_inbox", "channel_cursors", "channel_opt_outs", VERSION_TABLE} <= tables
+        assert "handoff_tickets" in tables
+        with inbox.engine.connect() as connection:
+            versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
+        assert versions == [("c0001",)]
+    finally:
+        inbox.dispose()
+        queue.dispose()
+
+
+def test_a_delivery_recorded_by_racing_threads_is_recorded_once(inbox: Inbox) -> None:
+    results: list[int | None] = []
+    barrier = threading.Barrier(6)
+
+    def deliver() -> None:
+        barrier.wait()
+        results.append(inbox.record("telegram", "race", message(), {}))
+
+    threads = [threading.Thread(target=deliver) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len([r for r in results if r is not None]) == 1
+    assert results.count(None) == 5
+
+
+def test_renewing_a_lease_keeps_an_entry_from_being_redelivered(inbox: Inbox, clock: Clock) -> None:
+    kept = inbox.record("telegram", "1", message(), {})
+    left = inbox.record("telegram", "2", message(), {})
+    done = inbox.record("telegram", "3", message(), {})
+    assert kept and left and done
+    inbox.mark_done(done)
+    lease = dt.timedelta(seconds=60)
+    clock.advance(50)
+    assert inbox.renew([kept, done]) == 1
+    assert inbox.renew([]) == 0
+    clock.advance(20)
+    assert [e.id for e in inbox.pending(lease)] == [left]
+    assert not inbox.claim(kept, lease)

@@ -1,0 +1,256 @@
+"""The SMS connector against the fake Twilio, through the twilio package (no model)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from bot.channels.inbox import Inbox
+from bot.channels.sms import EMPTY_TWIML, TwilioSmsInput, keyword_of
+from tests.channels.channels_support import ChannelHost, Handler, wait_until
+from tests.fakes.twilio_server import FakeTwilio
+
+pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
+
+ANA = "+351912345678"
+BEA = "+34612345678"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTwilio]:
+    with FakeTwilio() as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Iterator[Inbox]:
+    opened = Inbox.from_url(f"sqlite:///{tmp_path / 'queue.db'}")
+    yield opened
+    opened.dispose()
+
+
+@contextmanager
+def serving(
+    fake: FakeTwilio, inbox: Inbox, handler: Handler | None = None, **options: Any
+) -> Iterator[ChannelHost]:
+    connector = TwilioSmsInput(
+        fake.account_sid,
+        fake.auth_token,
+        from_number=fake.number,
+        api_base_url=fake.api_base_url,
+        inbox=inbox,
+        **options,
+    )
+    connector.client.backoff = 0.05
+    with ChannelHost(connector, handler) as host:
+        fake.webhook_url = host.webhook_url
+        yield host
+
+
+def test_an_sms_is_answered_through_the_rest_api(
+    fake: FakeTwilio, inbox: Inbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG), serving(fake, inbox) as host:
+        answer = fake.send_sms(ANA, "Olá, como ativo o roaming?")
+        assert (answer.status, answer.body) == (200, EMPTY_TWIML)
+        assert answer.content_type.startswith("text/xml")
+        (sms,) = fake.wait_for(1)
+        assert (sms.to, sms.sender, sms.body) == (
+            ANA,
+            fake.number,
+            "echo: Olá, como ativo o roaming?",
+        )
+        assert wait_until(lambda: inbox.counts()["done"] == 1)
+        (message,) = host.messages
+    assert message.sender_id == f"sms:{ANA}" and message.input_channel == "sms"
+    assert message.metadata["channel"] == "sms" and message.metadata["public"] is False
+    assert message.metadata["sender"] == ANA
+    assert message.metadata["platform"]["message_sid"] == answer.message_sid
+    assert fake.auth_token not in caplog.text
+
+
+@pytest.mark.parametrize("signature", ["bm90IGEgc2lnbmF0dXJl", None])
+def test_a_forged_or_missing_signature_is_refused(
+    fake: FakeTwilio, inbox: Inbox, signature: str | None
+) -> None:
+    with serving(fake, inbox) as host:
+        answer = fake.send_sms(ANA, "hello", signature=signature)
+    assert answer.status == 403
+    assert host.messages == [] and inbox.counts()["received"] == 0 and fake.sent == []
+
+
+def test_a_signature_made_with_another_token_is_refused(fake: FakeTwilio, inbox: Inbox) -> None:
+    with serving(fake, inbox):
+        params = fake.incoming(ANA, "hello")
+        forged = fake.signature(fake.webhook_url, params, token="someone-elses-token")
+        assert fake.post(params, signature=forged).status == 403
+        params["Body"] = "changed after signing"
+        good_for_other_body = fake.signature(fake.webhook_url, fake.incoming(ANA, "hello"))
+        assert fake.post(params, signature=good_for_other_body).status == 403
+
+
+def test_behind_a_proxy_the_public_url_is_what_is_signed(fake: FakeTwilio, inbox: Inbox) -> None:
+    public = "https://sms.aurora.example/webhooks/sms/webhook"
+    with serving(fake, inbox, public_url=public):
+        assert fake.send_sms(ANA, "hello", signed_url=public).status == 200
+        assert fake.send_sms(ANA, "hello again").status == 403  # signed for the inner URL
+        assert len(fake.wait_for(1)) == 1
+
+
+def test_a_retried_webhook_gets_one_reply(fake: FakeTwilio, inbox: Inbox) -> None:
+    params = fake.incoming(ANA, "is there an outage?")
+    with serving(fake, inbox) as host:
+        answers = [fake.post(params) for _ in range(3)]
+        assert [a.status for a in answers] == [200, 200, 200]
+        fake.wait_for(1)
+        host.wait_idle()
+        time.sleep(0.2)
+    assert len(fake.sent) == 1 and len(host.messages) == 1
+
+
+@pytest.mark.parametrize(
+    "body, content_type",
+    [(b'{"From": "+351912345678"}', "application/json"), (b"\xff\xfe=\xff", None)],
+)
+def test_malformed_requests_get_400(
+    fake: FakeTwilio, inbox: Inbox, body: bytes, content_type: str | None
+) -> None:
+    with serving(fake, inbox) as host:
+        if content_type:
+            answer = host.call(_raw_post(fake, body, content_type))
+        else:
+            answer = fake.post({}, body=body, signature="x")
+    assert answer.status == 400
+
+
+async def _raw_post(fake: FakeTwilio, body: bytes, content_type: str) -> Any:
+    import aiohttp
+
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(fake.webhook_url, data=body, headers={"Content-Type": content_type}) as answer,
+    ):
+        return answer
+
+
+def test_a_signed_request_without_a_sender_gets_400(fake: FakeTwilio, inbox: Inbox) -> None:
+    with serving(fake, inbox):
+        params = fake.incoming(ANA, "hello")
+        del params["From"]
+        assert fake.post(params).status == 400
+
+
+def test_an_oversized_request_gets_413(fake: FakeTwilio, inbox: Inbox) -> None:
+    with serving(fake, inbox, max_body_bytes=2048) as host:
+        answer = fake.post({}, body=urlencode({"Body": "x" * 5000}).encode(), signature="x")
+    assert answer.status == 413 and host.messages == []
+
+
+def test_stop_means_nothing_more_is_sent_and_start_undoes_it(
+    fake: FakeTwilio, inbox: Inbox
+) -> None:
+    with serving(fake, inbox) as host:
+        fake.send_sms(ANA, "hello")
+        fake.wait_for(1)
+        assert fake.send_sms(ANA, " Stop. ").status == 200
+        assert wait_until(lambda: inbox.opted_out("sms", ANA))
+        record = inbox.opt_out_record("sms", ANA)
+        assert record is not None and record.keyword == "STOP"
+        fake.send_sms(ANA, "are you still there?")  # reaches the bot, gets no SMS
+        assert wait_until(lambda: len(host.messages) == 2)
+        host.wait_idle()
+        fake.send_sms(ANA, "HELP")  # nothing to a number that opted out
+        host.call(host.connector.get_output_channel().send_text_message(f"sms:{ANA}", "later"))
+        time.sleep(0.3)
+        assert [s.body for s in fake.sent_to(ANA)] == ["echo: hello"]
+        assert [m.text for m in host.messages] == ["hello", "are you still there?"]
+
+        fake.send_sms(ANA, "start")
+        assert wait_until(lambda: not inbox.opted_out("sms", ANA))
+        fake.send_sms(ANA, "thanks")
+        assert [s.body for s in fake.wait_for(2, number=ANA)] == ["echo: hello", "echo: thanks"]
+    entry = inbox.find("sms", fake.answers[1].message_sid)
+    assert entry is not None and entry.error == "opt-out keyword STOP"
+
+
+def test_help_answers_with_the_brands_contacts(fake: FakeTwilio, inbox: Inbox) -> None:
+    with serving(fake, inbox) as host:
+        fake.send_sms(BEA, "help")
+        (sms,) = fake.wait_for(1, number=BEA)
+    assert "+351 210 000 000" in sms.body and "STOP" in sms.body
+    assert host.messages == []
+
+
+def test_yes_is_a_keyword_only_for_a_number_that_opted_out(fake: FakeTwilio, inbox: Inbox) -> None:
+    with serving(fake, inbox) as host:
+        fake.send_sms(BEA, "yes")
+        assert [s.body for s in fake.wait_for(1, number=BEA)] == ["echo: yes"]
+        assert [m.text for m in host.messages] == ["yes"]
+
+
+def test_twilio_refusing_an_unsubscribed_number_records_the_opt_out(
+    fake: FakeTwilio, inbox: Inbox
+) -> None:
+    fake.unsubscribed.add(ANA)
+    with serving(fake, inbox):
+        fake.send_sms(ANA, "hello")
+        assert wait_until(lambda: inbox.opted_out("sms", ANA))
+        assert wait_until(lambda: inbox.counts()["done"] == 1)
+    record = inbox.opt_out_record("sms", ANA)
+    assert record is not None and "21610" in (record.keyword or "")
+
+
+def test_a_429_and_a_timeout_are_retried(fake: FakeTwilio, inbox: Inbox) -> None:
+    fake.fail_next(429, 20429, "Too Many Requests")
+    fake.stall_next(2.0)
+    with serving(fake, inbox, timeout=0.5):
+        fake.send_sms(ANA, "hello")
+        assert [s.body for s in fake.wait_for(1, timeout=10)] == ["echo: hello"]
+        assert wait_until(lambda: inbox.counts()["done"] == 1)
+    assert len(fake.requests) == 3 and len(fake.sent) == 1
+
+
+def test_a_later_reply_reaches_the_number(fake: FakeTwilio, inbox: Inbox) -> None:
+    with serving(fake, inbox) as host:
+        output = host.connector.get_output_channel()
+        assert output.name() == "sms"
+        host.call(output.send_text_message(f"sms:{BEA}", "Un agente: ya está resuelto."))
+    assert [(s.to, s.body) for s in fake.sent] == [(BEA, "Un agente: ya está resuelto.")]
+
+
+def test_a_long_reply_is_fitted_to_two_segments(fake: FakeTwilio, inbox: Inbox) -> None:
+    from bot.render.sms import encoding_of
+
+    async def long_answer(message: Any) -> None:
+        text = "Para ativar o roaming, aceda à área de cliente e escolha o pacote. " * 10
+        await message.output_channel.send_text_message(message.sender_id, text)
+
+    with serving(fake, inbox, long_answer):
+        fake.send_sms(ANA, "roaming?")
+        (sms,) = fake.wait_for(1)
+    assert encoding_of(sms.body).segments <= 2
+
+
+@pytest.mark.parametrize(
+    "body, keyword",
+    [
+        ("STOP", "STOP"),
+        ("stop.", "STOP"),
+        ("  Unsubscribe ", "UNSUBSCRIBE"),
+        ("quit!", "QUIT"),
+        ("Start", "START"),
+        ("info", "INFO"),
+        ("please stop", None),
+        ("stop it", None),
+        ("", None),
+    ],
+)
+def test_keywords_are_whole_messages(body: str, keyword: str | None) -> None:
+    assert keyword_of(body) == keyword
