@@ -21,8 +21,8 @@ endpoints only OAuth 1.0a with the configured consumer key and access token.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
