@@ -177,3 +177,31 @@ def test_an_sms_customer_is_answered_and_stop_is_honoured(stack: ChannelStack, t
 def test_a_forged_sms_is_refused_by_the_server(stack: ChannelStack, twilio: Any) -> None:
     answer = twilio.send_sms("+351912000003", "hello", signature="Zm9yZ2Vk")
     assert answer.status == 403
+
+
+def test_the_desks_answer_reaches_telegram_and_release_lets_the_bot_answer_again(
+    stack: ChannelStack, telegram: Any
+) -> None:
+    """The desk's own Rasa client against the real server and connector (issue 4's last mile)."""
+    from desk.rasa import RasaClient
+
+    chat = 8100003
+    telegram.push(telegram.message_update("I want to talk to a person please", chat_id=chat))
+    assert telegram.wait_for(1, chat_id=chat, timeout=90), stack.log_tail()
+    tracker = api(stack, f"/conversations/telegram:{chat}/tracker")
+    assert triage(tracker["events"])["decision"] == "handoff"
+
+    desk = RasaClient(stack.rasa_url, timeout=60)
+    desk.send_bot_message(
+        f"telegram:{chat}", "Ana from Aurora here: how can I help?", {"ticket": 1}
+    )
+    texts = [s.text for s in telegram.wait_for(2, chat_id=chat, timeout=30)]
+    assert texts[-1] == "Ana from Aurora here: how can I help?"
+
+    # While the case is open the bot stays quiet; once the desk releases it, the bot answers.
+    desk.release(f"telegram:{chat}")
+    telegram.push(telegram.message_update("how do I use my phone abroad?", chat_id=chat))
+    texts = [s.text for s in telegram.wait_for(3, chat_id=chat, timeout=90)]
+    tracker = api(stack, f"/conversations/telegram:{chat}/tracker")
+    assert triage(tracker["events"])["decision"] == "answer", stack.log_tail()
+    assert texts[-1] == latest(tracker["events"], "bot")["text"]
