@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from handoff.db import make_engine
+from handoff.db import upgrade
 
 __all__ = ["MIGRATIONS_DIR", "VERSION_TABLE", "migrate"]
 
@@ -20,33 +18,10 @@ VERSION_TABLE = "desk_alembic_version"
 _PG_MIGRATION_LOCK_KEY = 0x6465736B  # "desk"
 
 
-def _alembic_config(connection: Any) -> Any:
-    from alembic.config import Config  # imported late: only migrations need Alembic
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    return config
-
-
 def migrate(url_or_engine: str | Engine) -> None:
-    """Bring the desk's tables to the newest migration (``alembic upgrade head``).
-
-    Safe to call at every start-up; on PostgreSQL concurrent callers wait for each other.
+    """Bring the desk's tables to the newest migration (its own Alembic tree and version table).
 
     Args:
         url_or_engine: A database URL or an engine.
     """
-    from alembic import command
-
-    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
-                )
-            command.upgrade(_alembic_config(connection), "head")
-    finally:
-        if isinstance(url_or_engine, str):
-            engine.dispose()
+    upgrade(url_or_engine, MIGRATIONS_DIR, _PG_MIGRATION_LOCK_KEY)

@@ -71,22 +71,26 @@ def session_factory(engine: Engine) -> sessionmaker:
     return sessionmaker(bind=engine, class_=Session, future=True, expire_on_commit=False)
 
 
-def _alembic_config(connection: Any) -> Any:
+def _alembic_config(connection: Any, migrations_dir: Path) -> Any:
     from alembic.config import Config  # imported late: only migrations need Alembic
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir))
     config.attributes["connection"] = connection
     return config
 
 
-def migrate(url_or_engine: str | Engine) -> None:
-    """Bring the queue's schema to the newest migration (``alembic upgrade head``).
+def upgrade(url_or_engine: str | Engine, migrations_dir: Path, lock_key: int) -> None:
+    """Bring one Alembic tree to its newest migration (``alembic upgrade head``).
 
-    Safe to call at every start-up; on PostgreSQL concurrent callers wait for each other.
+    The queue, the channels' inbox and the desk each keep their own tree and version table in
+    the same database; they share this runner. Safe to call at every start-up: on PostgreSQL,
+    concurrent callers with the same `lock_key` wait for each other.
 
     Args:
         url_or_engine: A database URL or an engine.
+        migrations_dir: The tree's folder (its env.py names the version table).
+        lock_key: The PostgreSQL advisory lock that serialises this tree's upgrades.
     """
     from alembic import command
 
@@ -95,10 +99,17 @@ def migrate(url_or_engine: str | Engine) -> None:
         with engine.begin() as connection:
             if connection.dialect.name == "postgresql":
                 # Held until commit: two servers starting together must not both create tables.
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
-                )
-            command.upgrade(_alembic_config(connection), "head")
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": lock_key})
+            command.upgrade(_alembic_config(connection, migrations_dir), "head")
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()
+
+
+def migrate(url_or_engine: str | Engine) -> None:
+    """Bring the queue's schema to the newest migration (see :func:`upgrade`).
+
+    Args:
+        url_or_engine: A database URL or an engine.
+    """
+    upgrade(url_or_engine, MIGRATIONS_DIR, _PG_MIGRATION_LOCK_KEY)

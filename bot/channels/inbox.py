@@ -37,14 +37,13 @@ from sqlalchemy import (
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
 from bot.inbound import Inbound
-from handoff.db import make_engine
+from handoff.db import make_engine, upgrade
 
 __all__ = [
     "DONE",
@@ -220,37 +219,13 @@ def _entry(row: Any) -> InboxEntry:
     )
 
 
-def _alembic_config(connection: Connection) -> Any:
-    from alembic.config import Config  # imported late: only migrations need Alembic
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["connection"] = connection
-    return config
-
-
 def migrate(url_or_engine: str | Engine) -> None:
-    """Bring the inbox's schema to the newest migration (its own Alembic version table).
-
-    Safe at every start-up; on PostgreSQL concurrent callers wait for each other.
+    """Bring the inbox's schema to the newest migration (its own Alembic tree and version table).
 
     Args:
         url_or_engine: A database URL or an engine.
     """
-    from alembic import command
-
-    engine = make_engine(url_or_engine) if isinstance(url_or_engine, str) else url_or_engine
-    try:
-        with engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                # Held until commit: servers starting together must not both create the tables.
-                connection.execute(
-                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK_KEY}
-                )
-            command.upgrade(_alembic_config(connection), "head")
-    finally:
-        if isinstance(url_or_engine, str):
-            engine.dispose()
+    upgrade(url_or_engine, MIGRATIONS_DIR, _PG_MIGRATION_LOCK_KEY)
 
 
 _migrate_schema = migrate  # `Inbox.from_url` has a parameter named `migrate`
