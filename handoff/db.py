@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -113,3 +114,62 @@ def migrate(url_or_engine: str | Engine) -> None:
         url_or_engine: A database URL or an engine.
     """
     upgrade(url_or_engine, MIGRATIONS_DIR, _PG_MIGRATION_LOCK_KEY)
+
+
+def run_alembic_env(context: Any, metadata: Any, version_table: str, url_env: str) -> None:
+    """The body of an Alembic ``env.py``, shared by the queue's, the inbox's and the desk's trees.
+
+    :func:`upgrade` passes an open connection in ``config.attributes["connection"]``; the
+    ``alembic`` command line uses ``sqlalchemy.url`` or the environment variable `url_env`.
+    Each tree compares and migrates only its own tables: they share one database.
+
+    Args:
+        context: ``alembic.context`` of the running env.py.
+        metadata: The tree's SQLAlchemy metadata.
+        version_table: The tree's own version table.
+        url_env: The environment variable with the database URL for the command line.
+    """
+    config = context.config
+
+    def own_tables_only(obj: Any, name: Any, type_: Any, reflected: bool, compare_to: Any) -> bool:
+        return type_ != "table" or name in metadata.tables
+
+    def url() -> str:
+        value = os.environ.get(url_env) or config.get_main_option("sqlalchemy.url")
+        if not value:
+            raise RuntimeError(f"set {url_env} or sqlalchemy.url to run these migrations")
+        return str(value)
+
+    def configure(connection: Any) -> None:
+        context.configure(
+            connection=connection,
+            target_metadata=metadata,
+            version_table=version_table,
+            include_object=own_tables_only,
+            # SQLite can only alter tables by copying them: let future migrations do that.
+            render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=True,
+        )
+
+    def run_on(connection: Any) -> None:
+        configure(connection)
+        with context.begin_transaction():
+            context.run_migrations()
+
+    if context.is_offline_mode():  # `alembic upgrade head --sql`: emit the SQL instead
+        context.configure(
+            url=url(), target_metadata=metadata, version_table=version_table, literal_binds=True
+        )
+        with context.begin_transaction():
+            context.run_migrations()
+        return
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_on(connection)
+        return
+    engine = make_engine(url())
+    try:
+        with engine.begin() as new_connection:
+            run_on(new_connection)
+    finally:
+        engine.dispose()
