@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,8 +20,6 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import requests
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from desk.app import Desk, create_app
 from desk.db import migrate as migrate_desk
@@ -34,11 +30,9 @@ from desk.server import ThreadedServer, serve_in_thread
 from desk.store import DeskStore
 from handoff.queue import HandoffQueue
 from handoff.transcript import Entry
+from tests.postgres import postgres_schema
 
 ROOT = Path(__file__).resolve().parents[2]
-POSTGRES_URL = os.environ.get(
-    "HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 UTC = dt.timezone.utc
 PASSWORD = "correct horse battery"
 # Cheap Argon2 parameters: the tests sign in dozens of times.
@@ -48,36 +42,14 @@ HOSTILE = (
 )
 
 
-def postgres_schema_url() -> Iterator[str]:
-    """A PostgreSQL schema of its own; skips (or fails, if required) without a server."""
-    admin = create_engine(POSTGRES_URL, future=True, connect_args={"connect_timeout": 3})
-    try:
-        with admin.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any connection failure means "no server here"
-        admin.dispose()
-        if os.environ.get("HANDOFF_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
-    schema = f"desk_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
-
-
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database on SQLite and on PostgreSQL."""
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'queue.db'}"
     else:
-        yield from postgres_schema_url()
+        with postgres_schema("desk_test") as url:
+            yield url
 
 
 @pytest.fixture

@@ -8,38 +8,19 @@ fail). HANDOFF_TEST_POSTGRES_URL overrides the server's URL.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from handoff.queue import HandoffQueue
 from handoff.transcript import Entry
+from tests.postgres import postgres_schema
 
-POSTGRES_URL = os.environ.get(
-    "HANDOFF_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 UTC = dt.timezone.utc
 # A Monday night, out of hours.
 T0 = dt.datetime(2026, 3, 2, 21, 0, tzinfo=UTC)
-
-
-def _postgres_admin() -> Any:
-    engine = create_engine(POSTGRES_URL, future=True, connect_args={"connect_timeout": 3})
-    try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
-    except Exception as exc:  # any connection failure means "no server here"
-        engine.dispose()
-        if os.environ.get("HANDOFF_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL at {POSTGRES_URL} is required but unreachable: {exc}")
-        pytest.skip(f"PostgreSQL at {POSTGRES_URL} unreachable: {exc}")
-    return engine
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -48,17 +29,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'queue.db'}"
         return
-    admin = _postgres_admin()
-    schema = f"handoff_test_{uuid.uuid4().hex[:12]}"
-    with admin.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    url = make_url(POSTGRES_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    try:
-        yield url.render_as_string(hide_password=False)
-    finally:
-        with admin.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with postgres_schema("handoff_test") as url:
+        yield url
 
 
 @pytest.fixture
