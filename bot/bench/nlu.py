@@ -28,7 +28,8 @@ import tempfile
 import time
 import warnings
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -360,6 +361,25 @@ class EmbeddingCache:
         os.replace(self.path.with_suffix(".tmp.npz"), self.path)
 
 
+@contextmanager
+def counted_embeddings() -> Iterator[list[str]]:
+    """Records every text `bot.nlu.embeddings.embed` is asked for, while the block runs."""
+    from bot.nlu import embeddings
+
+    original = embeddings.embed
+    asked: list[str] = []
+
+    def counting(texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+        asked.extend(texts)
+        return original(texts, batch_size=batch_size, progress=progress)
+
+    embeddings.embed = counting
+    try:
+        yield asked
+    finally:
+        embeddings.embed = original
+
+
 # ---------------------------------------------------------------------------------------------
 # Training (child process) and evaluation
 
@@ -517,10 +537,11 @@ def run(args: argparse.Namespace) -> int:
 
         samples = [e.text for e in dataset.test[: max(0, args.latency_samples)]]
         latencies = []
-        for text in samples:
-            started = time.perf_counter()
-            loop.run_until_complete(agent.parse_message(text))
-            latencies.append(1000 * (time.perf_counter() - started))
+        with counted_embeddings() as embedded:
+            for text in samples:
+                started = time.perf_counter()
+                loop.run_until_complete(agent.parse_message(text))
+                latencies.append(1000 * (time.perf_counter() - started))
         loop.close()
     serve_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -538,6 +559,7 @@ def run(args: argparse.Namespace) -> int:
             "load": f"{load_seconds:.1f} s (+{first_parse:.1f} s first parse)",
             "parse p50": f"{percentile(latencies, 50):.1f} ms",
             "parse p99": f"{percentile(latencies, 99):.1f} ms",
+            "embedded": f"{len(embedded)} of {len(samples)} parses (the rest exited early)",
             "batched": f"{len(dataset.test) / batch_seconds:.0f} msg/s"
             + (
                 f" (e5 cache hits {embedding_cache.hits})"

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         metavar="COMPONENT",
         help="leave a pipeline component out, by the end of its name (repeatable), "
-        "e.g. E5SentenceFeaturizer",
+        "e.g. EmotionDetector",
     )
     parser.add_argument(
         "--set",

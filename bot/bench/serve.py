@@ -24,7 +24,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,13 +148,109 @@ def table(results: Sequence[LevelResult]) -> str:
     return "\n".join(lines)
 
 
+POSTGRES_ENV = "AFTERHOURS_BENCH_POSTGRES_URL"
+REDIS_ENV = "AFTERHOURS_BENCH_REDIS_URL"
+SCALED_ENDPOINTS = REPO / "deploy" / "endpoints.scaled.yml"
+# What each Rasa worker logs once its model is loaded (rasa.core.run.load_agent_on_start).
+WORKER_READY = "Rasa server is up and running."
+
+
 @contextmanager
-def started_server(model: str | None) -> Iterator[tuple[str, float | None]]:
-    """The action server and `rasa run` as `afterhours run` starts them, on scratch storage.
+def scratch_postgres_database() -> Iterator[str]:
+    """A PostgreSQL database of its own (trackers and queue), dropped afterwards.
+
+    The server comes from AFTERHOURS_BENCH_POSTGRES_URL (default: the local one, trust auth).
 
     Yields:
-        (the Rasa server's URL, seconds from `rasa run` to a loaded model).
+        The scratch database's URL.
     """
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(
+        os.environ.get(POSTGRES_ENV, "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
+    name = f"afterhours_bench_{uuid.uuid4().hex[:10]}"
+    # CREATE/DROP DATABASE cannot run inside a transaction.
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", future=True)
+    try:
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def scaled_environment(database_url: str, action_url: str) -> dict[str, str]:
+    """The variables deploy/endpoints.scaled.yml reads, for a database and the local Redis."""
+    from urllib.parse import urlsplit
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(database_url)
+    redis = urlsplit(os.environ.get(REDIS_ENV, "redis://127.0.0.1:6379"))
+    return {
+        "AFTERHOURS_ACTION_URL": action_url,
+        "AFTERHOURS_PG_HOST": database.host or "127.0.0.1",
+        "AFTERHOURS_PG_PORT": str(database.port or 5432),
+        "AFTERHOURS_PG_DB": database.database or "",
+        "AFTERHOURS_PG_USER": database.username or "postgres",
+        "AFTERHOURS_PG_PASSWORD": database.password or "",
+        "AFTERHOURS_REDIS_HOST": redis.hostname or "127.0.0.1",
+        "AFTERHOURS_REDIS_PORT": str(redis.port or 6379),
+    }
+
+
+@contextmanager
+def started_server(
+    model: str | None, database_url: str | None = None, workers: int = 1
+) -> Iterator[tuple[str, float | None]]:
+    """The action server and `rasa run` as `afterhours run` starts them, on scratch storage.
+
+    Args:
+        model: The model to serve (default: the newest in models/).
+        database_url: A PostgreSQL database for the scaled set-up (deploy/endpoints.scaled.yml:
+            trackers and queue in it, Redis lock store); None runs the embedded SQLite set-up on
+            scratch files.
+        workers: Sanic workers of the Rasa server (`SANIC_WORKERS`; more than one needs the
+            scaled set-up's Redis lock store).
+
+    Yields:
+        (the Rasa server's URL, seconds from `rasa run` to every worker's loaded model).
+    """
+    if workers > 1 and not database_url:
+        raise ValueError("several Rasa workers need the scaled set-up's Redis lock store")
+    with (
+        tempfile.TemporaryDirectory(prefix="afterhours-bench-serve-") as scratch_name,
+        _servers(model, Path(scratch_name), database_url, workers) as served,
+    ):
+        yield served
+
+
+def wait_for_workers(
+    log_path: Path, workers: int, process: subprocess.Popen[bytes], timeout: float = 300.0
+) -> None:
+    """Waits until every Sanic worker has logged that its model is loaded.
+
+    Raises:
+        RuntimeError: the server died or the time ran out.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the Rasa server exited with code {process.returncode}")
+        if log_path.read_text(encoding="utf-8").count(WORKER_READY) >= workers:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"not all {workers} Rasa workers were ready within {timeout:.0f} s")
+
+
+@contextmanager
+def _servers(
+    model: str | None, scratch: Path, database_url: str | None, workers: int
+) -> Iterator[tuple[str, float | None]]:
     from bot.replay import (
         _free_port,
         action_server_command,
@@ -165,75 +261,90 @@ def started_server(model: str | None) -> Iterator[tuple[str, float | None]]:
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     model_path = Path(model) if model else REPO / newest_model(REPO / "models")
-    with tempfile.TemporaryDirectory(prefix="afterhours-bench-serve-") as scratch_name:
-        scratch = Path(scratch_name)
-        action_port, rasa_port = _free_port(), _free_port()
+    action_port, rasa_port = _free_port(), _free_port()
+    action_url = f"http://127.0.0.1:{action_port}/webhook"
+    env = dict(os.environ, **{BRAND_ENV: str(brand_path().resolve())})
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    if database_url:
+        # The scaled set-up as README "Scaling out" runs it: every value from the environment.
+        endpoints_path = SCALED_ENDPOINTS
+        env.update(scaled_environment(database_url, action_url))
+        env[DB_ENV] = database_url
+        env["SANIC_WORKERS"] = str(workers)
+    else:
         endpoints: dict[str, Any] = (
             yaml.safe_load((REPO / "endpoints.yml").read_text(encoding="utf-8")) or {}
         )
-        endpoints.setdefault("action_endpoint", {})["url"] = (
-            f"http://127.0.0.1:{action_port}/webhook"
-        )
+        endpoints.setdefault("action_endpoint", {})["url"] = action_url
         # The shipped SQLite tracker store, on a scratch file: realistic, and no trace left.
         tracker = endpoints.get("tracker_store") or {}
         if tracker.get("dialect") == "sqlite":
             tracker["db"] = str(scratch / "trackers.db")
-        # Only the REST channel: it is what is measured, and the other connectors need secrets.
-        credentials_path = scratch / "credentials.yml"
-        credentials_path.write_text("rest:\n", encoding="utf-8")
         endpoints_path = scratch / "endpoints.yml"
         endpoints_path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
-        env = dict(
-            os.environ,
-            **{
-                DB_ENV: f"sqlite:///{scratch / 'queue.db'}",
-                BRAND_ENV: str(brand_path().resolve()),
-            },
+        env[DB_ENV] = f"sqlite:///{scratch / 'queue.db'}"
+    # Only the REST channel: it is what is measured, and the other connectors need secrets.
+    credentials_path = scratch / "credentials.yml"
+    credentials_path.write_text("rest:\n", encoding="utf-8")
+    log = open(scratch / "servers.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        actions = subprocess.Popen(
+            action_server_command(action_port), env=env, cwd=REPO, stdout=log, stderr=log
         )
-        env.setdefault("RASA_TELEMETRY_ENABLED", "false")
-        log = open(scratch / "servers.log", "w", encoding="utf-8")  # noqa: SIM115 (closed below)
-        processes: list[subprocess.Popen[bytes]] = []
-        try:
-            actions = subprocess.Popen(
-                action_server_command(action_port), env=env, cwd=REPO, stdout=log, stderr=log
-            )
-            processes.append(actions)
-            wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
-            print(f"starting the Rasa server with {model_path.name} ...", flush=True)
-            started = time.perf_counter()
-            rasa = subprocess.Popen(
-                [
-                    sys.executable, "-m", "rasa", "run",
-                    "--model", str(model_path),
-                    "--enable-api",
-                    "--port", str(rasa_port),
-                    "--interface", "127.0.0.1",
-                    "--endpoints", str(endpoints_path),
-                    "--credentials", str(credentials_path),
-                ],
-                env=env,
-                cwd=REPO,
-                stdout=log,
-                stderr=log,
-            )  # fmt: skip
-            processes.append(rasa)
-            wait_until_healthy(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
-            yield f"http://127.0.0.1:{rasa_port}", time.perf_counter() - started
-        except RuntimeError:
+        processes.append(actions)
+        wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
+        print(f"starting the Rasa server with {model_path.name} ...", flush=True)
+        started = time.perf_counter()
+        rasa = subprocess.Popen(
+            [
+                sys.executable, "-m", "rasa", "run",
+                "--model", str(model_path),
+                "--enable-api",
+                "--port", str(rasa_port),
+                "--interface", "127.0.0.1",
+                "--endpoints", str(endpoints_path),
+                "--credentials", str(credentials_path),
+            ],
+            env=env,
+            cwd=REPO,
+            stdout=log,
+            stderr=log,
+        )  # fmt: skip
+        processes.append(rasa)
+        wait_until_healthy(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
+        if workers > 1:
+            # /status answers as soon as one worker has its model; measure with all of them.
             log.flush()
-            tail = (scratch / "servers.log").read_text(encoding="utf-8").splitlines()[-40:]
-            print("\n".join(["the servers' log ends with:", *tail]), file=sys.stderr)
-            raise
-        finally:
-            stop(processes)
-            log.close()
+            wait_for_workers(scratch / "servers.log", workers, rasa)
+        yield f"http://127.0.0.1:{rasa_port}", time.perf_counter() - started
+    except RuntimeError:
+        log.flush()
+        tail = (scratch / "servers.log").read_text(encoding="utf-8").splitlines()[-40:]
+        print("\n".join(["the servers' log ends with:", *tail]), file=sys.stderr)
+        raise
+    finally:
+        stop(processes)
+        log.close()
 
 
 def run(args: argparse.Namespace) -> int:
     """Runs every concurrency level, prints the table and appends it to the results file."""
+    if args.workers > 1 and not (args.scaled or args.url):
+        print(
+            "--workers above 1 needs --scaled (Rasa shares conversations between workers "
+            "only through the Redis lock store)",
+            file=sys.stderr,
+        )
+        return 2
     cases = load_messages()
     run_id = uuid.uuid4().hex[:8]
-    with started_server(args.model) if not args.url else _given(args.url) as (url, ready):
+    with ExitStack() as stack:
+        if args.url:
+            url, ready = args.url, None
+        else:
+            database_url = stack.enter_context(scratch_postgres_database()) if args.scaled else None
+            url, ready = stack.enter_context(started_server(args.model, database_url, args.workers))
         if args.warmup:
             asyncio.run(run_level(url, cases, 1, args.warmup, f"{run_id}-warm"))
         results = []
@@ -260,6 +371,12 @@ def run(args: argparse.Namespace) -> int:
             for r in results
         }
         figures["messages per level"] = str(args.messages)
+        if not args.url:
+            figures["set-up"] = (
+                f"scaled (PostgreSQL, Redis), {args.workers} worker(s)"
+                if args.scaled
+                else "embedded (SQLite)"
+            )
         figures["mix"] = mix
         if ready is not None:
             figures["server ready"] = f"{ready:.1f} s"
@@ -270,8 +387,3 @@ def run(args: argparse.Namespace) -> int:
         append_run("serve", command_line(), figures, path=target)
         print(f"appended to {target}")
     return 1 if any(r.errors == r.messages for r in results) else 0
-
-
-@contextmanager
-def _given(url: str) -> Iterator[tuple[str, float | None]]:
-    yield url, None

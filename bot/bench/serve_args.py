@@ -17,6 +17,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model", default=None, help="model to serve when starting the server (default: newest)"
     )
     parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="serve with deploy/endpoints.scaled.yml: trackers and queue in a scratch PostgreSQL "
+        "database (AFTERHOURS_BENCH_POSTGRES_URL), Redis lock store (AFTERHOURS_BENCH_REDIS_URL)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="Sanic workers of the Rasa server (SANIC_WORKERS; more than 1 needs --scaled)",
+    )
+    parser.add_argument(
         "--concurrency",
         type=int,
         nargs="+",

@@ -6,6 +6,12 @@ two cores, and one model gives one consistent set of confidences: the intent's c
 probability of its family (all `faq/*` together), the FAQ topic's confidence is its probability
 within the family. The output has exactly the shape Rasa's ResponseSelector produces, so
 `utter_faq` and the processor's full-retrieval-intent handling work unchanged.
+
+Early exit. The embedding is most of a parse's time (about 1 ms per token on one core), and most
+messages do not need it: a second model, on the n-grams alone, answers first, and only when its
+top intent is below `early_exit_confidence` does the classifier embed the text and ask the full
+model. That is why the classifier embeds the text itself (`sentence_embedding: e5`) instead of
+reading a featurizer's output: a featurizer before it could not know that it may skip the work.
 """
 
 from __future__ import annotations
@@ -33,21 +39,37 @@ from sklearn.preprocessing import normalize
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "linear_intent.joblib"
+NGRAM_MODEL_FILE = "linear_intent_ngrams.joblib"
 META_FILE = "linear_intent.json"
+SENTENCE_EMBEDDINGS = ("e5",)
 RANKING_LENGTH = 10
 
 
-def _features(message: Message, dense_weight: float) -> sp.csr_matrix:
-    """One row: log-scaled, L2-normalised sparse n-grams next to the weighted dense embedding."""
+def _sparse_part(message: Message) -> sp.csr_matrix | None:
+    """The message's n-gram counts, log-scaled and L2-normalised (None without a featurizer)."""
     sparse = message.get_sparse_features(TEXT)[1]
+    if sparse is None:
+        return None
+    row = sp.csr_matrix(sparse.features, dtype=np.float32)
+    row.data = np.log1p(np.abs(row.data))
+    return normalize(row)
+
+
+def _features(
+    message: Message, dense_weight: float, embedding: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """One row: the sparse n-grams next to the weighted dense features and sentence embedding.
+
+    Dense features come from the pipeline's dense featurizers, if any, and `embedding` from the
+    classifier's own sentence embedding.
+    """
+    sparse = _sparse_part(message)
     dense = message.get_dense_features(TEXT)[1]
-    parts = []
-    if sparse is not None:
-        row = sp.csr_matrix(sparse.features, dtype=np.float32)
-        row.data = np.log1p(np.abs(row.data))
-        parts.append(normalize(row))
+    parts = [] if sparse is None else [sparse]
     if dense is not None:
         parts.append(sp.csr_matrix(np.asarray(dense.features, dtype=np.float32) * dense_weight))
+    if embedding is not None:
+        parts.append(sp.csr_matrix(embedding[np.newaxis, :] * dense_weight))
     if not parts:
         raise ValueError("LinearIntentClassifier needs featurizers before it in the pipeline")
     return sp.hstack(parts, format="csr")
@@ -70,8 +92,19 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """Regularisation and how much the sentence embedding weighs against the n-grams."""
-        return {"C": 8.0, "dense_weight": 1.0, "max_iter": 3000, "class_weight": "balanced"}
+        """Regularisation, the sentence embedding and its weight, and the early exit."""
+        return {
+            "C": 8.0,
+            "dense_weight": 1.0,
+            "max_iter": 3000,
+            "class_weight": "balanced",
+            # "e5": the classifier embeds the text itself (bot/nlu/embeddings.py); None: it uses
+            # only the features of the pipeline's featurizers.
+            "sentence_embedding": None,
+            # The n-gram model's top probability at which its answer stands without the
+            # embedding; None always asks the full model.
+            "early_exit_confidence": None,
+        }
 
     def __init__(
         self,
@@ -80,11 +113,24 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         resource: Resource,
         model: LogisticRegression | None = None,
         responses: dict[str, list[dict[str, Any]]] | None = None,
+        ngram_model: LogisticRegression | None = None,
     ) -> None:
+        if config.get("sentence_embedding") not in (None, *SENTENCE_EMBEDDINGS):
+            raise ValueError(
+                f"LinearIntentClassifier: sentence_embedding must be one of "
+                f"{', '.join(SENTENCE_EMBEDDINGS)} or null, not {config['sentence_embedding']!r}"
+            )
+        exit_confidence = config.get("early_exit_confidence")
+        if exit_confidence is not None and not 0.0 < float(exit_confidence) <= 1.0:
+            raise ValueError(
+                "LinearIntentClassifier: early_exit_confidence must be in (0, 1] or null, "
+                f"not {exit_confidence!r}"
+            )
         self.config = config
         self._model_storage = model_storage
         self._resource = resource
         self.model = model
+        self.ngram_model = ngram_model
         self.responses = responses or {}
 
     @classmethod
@@ -98,39 +144,89 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         """Creates an untrained classifier."""
         return cls(config, model_storage, resource)
 
+    def _embed(self, texts: list[str], progress: bool = False) -> np.ndarray | None:
+        """The texts' sentence embeddings, or None when the classifier uses none."""
+        if not self.config.get("sentence_embedding"):
+            return None
+        from bot.nlu import embeddings  # looked up on the module: the benchmark's cache wraps it
+
+        return embeddings.embed(texts, progress=progress)
+
+    def _fit(self, features: sp.csr_matrix, labels: list[str]) -> LogisticRegression:
+        model = LogisticRegression(
+            C=self.config["C"],
+            max_iter=self.config["max_iter"],
+            class_weight=self.config["class_weight"],
+        )
+        model.fit(features, labels)
+        _fast_rows(model)
+        return model
+
     def train(self, training_data: TrainingData) -> Resource:
-        """Fits the classifier on every example with an intent."""
+        """Fits the full model and, with an early exit, the n-gram model on every example."""
         examples = [m for m in training_data.intent_examples if m.get(INTENT)]
         labels = [m.get_full_intent() for m in examples]
         if len(set(labels)) < 2:
             logger.warning("LinearIntentClassifier needs at least two intents; not trained")
             return self._resource
+        vectors = self._embed([m.get(TEXT) or "" for m in examples], progress=True)
+        dense_weight = self.config["dense_weight"]
         features = sp.vstack(
-            [_features(m, self.config["dense_weight"]) for m in examples], format="csr"
+            [
+                _features(m, dense_weight, None if vectors is None else vectors[i])
+                for i, m in enumerate(examples)
+            ],
+            format="csr",
         )
-        self.model = LogisticRegression(
-            C=self.config["C"],
-            max_iter=self.config["max_iter"],
-            class_weight=self.config["class_weight"],
-        )
-        self.model.fit(features, labels)
-        _fast_rows(self.model)
+        self.model = self._fit(features, labels)
+        self.ngram_model = None
+        if self.config.get("early_exit_confidence") is not None:
+            ngrams = [_sparse_part(m) for m in examples]
+            if any(row is None for row in ngrams):
+                raise ValueError(
+                    "LinearIntentClassifier: early_exit_confidence needs a sparse featurizer "
+                    "(CountVectorsFeaturizer) before it in the pipeline"
+                )
+            self.ngram_model = self._fit(sp.vstack(ngrams, format="csr"), labels)
         self.responses = {
             key: value for key, value in training_data.responses.items() if "/" in key
         }
         self.persist()
         return self._resource
 
+    def _early_answer(self, message: Message) -> tuple[list[str], np.ndarray] | None:
+        """The n-gram model's labels and probabilities, if confident enough to stand alone."""
+        if self.ngram_model is None:
+            return None
+        ngrams = _sparse_part(message)
+        if ngrams is None:
+            return None
+        probabilities = self.ngram_model.predict_proba(ngrams)[0]
+        if probabilities.max() >= float(self.config["early_exit_confidence"]):
+            return list(self.ngram_model.classes_), probabilities
+        return None
+
     def process(self, messages: list[Message]) -> list[Message]:
         """Sets `intent`, `intent_ranking` and, for retrieval intents, `response_selector`."""
+        pending = []
         for message in messages:
             if self.model is None or not message.get(TEXT):
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
                 continue
-            probabilities = self.model.predict_proba(
-                _features(message, self.config["dense_weight"])
-            )[0]
+            early = self._early_answer(message)
+            if early is None:
+                pending.append(message)
+            else:
+                self._set_predictions(message, *early)
+        if not pending or self.model is None:
+            return messages
+        # One embedding call for every message that needs it (training-time batches, tests).
+        vectors = self._embed([m.get(TEXT) for m in pending])
+        dense_weight = self.config["dense_weight"]
+        for i, message in enumerate(pending):
+            row = _features(message, dense_weight, None if vectors is None else vectors[i])
+            probabilities = self.model.predict_proba(row)[0]
             self._set_predictions(message, list(self.model.classes_), probabilities)
         return messages
 
@@ -180,6 +276,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         """Stores the fitted model and the responses of the retrieval intents."""
         with self._model_storage.write_to(self._resource) as folder:
             joblib.dump(self.model, Path(folder) / MODEL_FILE)
+            if self.ngram_model is not None:
+                joblib.dump(self.ngram_model, Path(folder) / NGRAM_MODEL_FILE)
             dump_obj_as_json_to_file(Path(folder) / META_FILE, {"responses": self.responses})
 
     @classmethod
@@ -196,8 +294,20 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             with model_storage.read_from(resource) as folder:
                 model = joblib.load(Path(folder) / MODEL_FILE)
                 meta = read_json_file(Path(folder) / META_FILE)
+                ngram_path = Path(folder) / NGRAM_MODEL_FILE
+                ngram_model = joblib.load(ngram_path) if ngram_path.exists() else None
         except (ValueError, FileNotFoundError):
             logger.warning("No trained LinearIntentClassifier found; it will predict nothing")
             return cls(config, model_storage, resource)
         _fast_rows(model)
-        return cls(config, model_storage, resource, model=model, responses=meta.get("responses"))
+        _fast_rows(ngram_model)
+        if config.get("early_exit_confidence") is None:
+            ngram_model = None
+        return cls(
+            config,
+            model_storage,
+            resource,
+            model=model,
+            responses=meta.get("responses"),
+            ngram_model=ngram_model,
+        )

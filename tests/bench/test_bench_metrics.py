@@ -142,8 +142,8 @@ CONFIG = {
         {"name": "bot.nlu.components.LanguageDetector"},
         {"name": "WhitespaceTokenizer"},
         {"name": "CountVectorsFeaturizer", "analyzer": "word"},
-        {"name": "bot.nlu.embeddings.E5SentenceFeaturizer"},
-        {"name": "bot.nlu.classifiers.LinearIntentClassifier"},
+        {"name": "CountVectorsFeaturizer", "analyzer": "char_wb"},
+        {"name": "bot.nlu.classifiers.LinearIntentClassifier", "sentence_embedding": "e5"},
         {"name": "FallbackClassifier", "threshold": 0.45},
         {"name": "bot.nlu.components.EmotionDetector"},
     ],
@@ -156,7 +156,7 @@ def test_derived_config_is_nlu_only_without_signals_and_fallback() -> None:
     assert [s["name"] for s in derived["pipeline"]] == [
         "WhitespaceTokenizer",
         "CountVectorsFeaturizer",
-        "bot.nlu.embeddings.E5SentenceFeaturizer",
+        "CountVectorsFeaturizer",
         "bot.nlu.classifiers.LinearIntentClassifier",
     ]
     assert derived["policies"] == [] and derived["recipe"] == "default.v1"
@@ -168,18 +168,23 @@ def test_derived_config_variants() -> None:
     derived = derive_config(
         CONFIG,
         with_signals=True,
-        drop=["E5SentenceFeaturizer"],
-        overrides=["LinearIntentClassifier.C=2", "CountVectorsFeaturizer.max_ngram=3"],
+        drop=["EmotionDetector"],
+        overrides=[
+            "LinearIntentClassifier.C=2",
+            "LinearIntentClassifier.sentence_embedding=null",
+            "CountVectorsFeaturizer.max_ngram=3",
+        ],
     )
     names = [s["name"].rsplit(".", 1)[-1] for s in derived["pipeline"]]
     assert names == [
         "LanguageDetector",
         "WhitespaceTokenizer",
         "CountVectorsFeaturizer",
+        "CountVectorsFeaturizer",
         "LinearIntentClassifier",
-        "EmotionDetector",
     ]
-    assert derived["pipeline"][3]["C"] == 2
+    assert derived["pipeline"][4]["C"] == 2
+    assert derived["pipeline"][4]["sentence_embedding"] is None
     assert derived["pipeline"][2]["max_ngram"] == 3
     with pytest.raises(ValueError, match="no component"):
         derive_config(CONFIG, overrides=["DIETClassifier.epochs=1"])
