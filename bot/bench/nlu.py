@@ -163,6 +163,38 @@ def threshold_for_recall(
     return float(np.nextafter(confidences[needed - 1], np.inf))
 
 
+def threshold_for_in_scope(
+    gold: Sequence[str], predictions: Sequence[Prediction], target: float
+) -> float:
+    """The highest threshold whose in-scope accuracy still reaches `target` (tune on validation).
+
+    The other way to choose an operating point: keep the in-scope accuracy the product needs and
+    reject as much as that allows. Rejected in-scope queries count as wrong, so the accuracy only
+    falls as the threshold rises. When even no threshold misses the target, returns 0.
+
+    Raises:
+        ValueError: the split has no in-scope examples.
+    """
+    total = sum(g != OOS for g in gold)
+    if not total:
+        raise ValueError("no in-scope examples")
+    right = sorted(
+        (
+            p.confidence
+            for g, p in zip(gold, predictions, strict=True)
+            if g != OOS and p.intent == g
+        ),
+        reverse=True,
+    )
+    needed = int(np.ceil(target * total - 1e-9))
+    if needed == 0:
+        return 1.0 + 1e-9
+    if needed > len(right):
+        return 0.0
+    # Keeping exactly the `needed` most confident right answers (and everything above them).
+    return float(right[needed - 1])
+
+
 def tune_per_intent(
     gold: Sequence[str], predictions: Sequence[Prediction], base: float
 ) -> dict[str, float]:
@@ -552,6 +584,7 @@ def run(args: argparse.Namespace) -> int:
         fallback_threshold(shipped),
         per_intent=args.per_intent_thresholds,
         oos_target=args.oos_target,
+        in_scope_target=args.in_scope_target,
     )
     figures.update(
         {
@@ -592,6 +625,7 @@ def evaluate(
     shipped_threshold: float | None,
     per_intent: bool = False,
     oos_target: float = 0.7,
+    in_scope_target: float = 0.95,
 ) -> dict[str, str]:
     """The quality figures of one run, formatted.
 
@@ -602,6 +636,8 @@ def evaluate(
         shipped_threshold: The bot's fallback threshold, also reported when there is OOS.
         per_intent: Also tune and report per-intent thresholds.
         oos_target: Also report the threshold reaching this OOS recall on validation.
+        in_scope_target: Also report the highest threshold keeping this in-scope accuracy on
+            validation.
     """
     gold = [e.intent for e in dataset.test]
     argmax = [decide(p, 0.0) for p in test]
@@ -628,6 +664,13 @@ def evaluate(
             figures[f"at validation OOS recall {100 * oos_target:g}%"] = (
                 f"threshold {at_target:.3f}: in-scope {_rate(reached['in_scope_accuracy'])} / "
                 f"OOS recall {_rate(reached['oos_recall'])}"
+            )
+        if in_scope_target:
+            at_in_scope = threshold_for_in_scope(validation_gold, validation, in_scope_target)
+            kept = scores(gold, [decide(p, at_in_scope) for p in test])
+            figures[f"at validation in-scope {100 * in_scope_target:g}%"] = (
+                f"threshold {at_in_scope:.3f}: in-scope {_rate(kept['in_scope_accuracy'])} / "
+                f"OOS recall {_rate(kept['oos_recall'])}"
             )
         if per_intent:
             limits = tune_per_intent(validation_gold, validation, threshold)

@@ -64,6 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "on the validation split (default 0.7)",
     )
     parser.add_argument(
+        "--in-scope-target",
+        type=float,
+        default=0.95,
+        help="also report the operating point with the highest threshold that keeps this "
+        "in-scope accuracy on the validation split (default 0.95)",
+    )
+    parser.add_argument(
         "--model",
         default=None,
         help="evaluate this trained model (a `bench nlu --keep-model` one) instead of training",

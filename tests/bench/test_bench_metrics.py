@@ -17,6 +17,7 @@ from bot.bench.nlu import (
     intent_name,
     percentile,
     scores,
+    threshold_for_in_scope,
     threshold_for_recall,
     training_examples,
     tune_per_intent,
@@ -87,6 +88,19 @@ def test_threshold_for_a_target_oos_recall_is_the_lowest_reaching_it() -> None:
     assert threshold_for_recall(GOLD, PREDICTIONS, 0.0) == 0.0
     forced = [Prediction(OOS_INTENT, 0.9)] * 3
     assert threshold_for_recall([OOS] * 3, forced, 1.0) == 0.0  # already caught as a class
+
+
+def test_threshold_for_a_target_in_scope_accuracy_is_the_highest_keeping_it() -> None:
+    # Right in-scope answers at 0.9, 0.7 and 0.8 of four in-scope queries (one is wrong anyway).
+    at_half = threshold_for_in_scope(GOLD, PREDICTIONS, 0.5)
+    assert at_half == pytest.approx(0.8)  # keeps 0.9 and 0.8: 2 of 4
+    result = scores(GOLD, [decide(p, at_half) for p in PREDICTIONS])
+    assert result["in_scope_accuracy"] == 0.5 and result["oos_recall"] == 1.0
+    assert threshold_for_in_scope(GOLD, PREDICTIONS, 0.75) == pytest.approx(0.7)
+    assert threshold_for_in_scope(GOLD, PREDICTIONS, 0.9) == 0.0  # out of reach: reject nothing
+    assert threshold_for_in_scope(GOLD, PREDICTIONS, 0.0) > 1.0
+    with pytest.raises(ValueError, match="no in-scope"):
+        threshold_for_in_scope([OOS], [Prediction("a", 0.5)], 0.9)
 
 
 def test_tuning_needs_both_kinds() -> None:
