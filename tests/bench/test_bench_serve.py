@@ -94,3 +94,31 @@ def test_run_level_sends_every_message_once_and_counts_errors() -> None:
     assert len(seen) == 12 and len({b["sender"] for b in seen}) == 12
     assert result.errors == 6 and len(result.latencies_ms) == 6
     assert 1 < most <= 4  # concurrent, never more than the senders
+
+
+def test_the_scaled_environment_fills_every_variable_of_the_scaled_endpoints(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import re
+
+    from bot.bench.serve import SCALED_ENDPOINTS, scaled_environment
+
+    monkeypatch.setenv("AFTERHOURS_BENCH_REDIS_URL", "redis://10.0.0.9:6390")
+    env = scaled_environment(
+        "postgresql://bot:s3cret@10.0.0.8:5433/trackers", "http://127.0.0.1:5055/webhook"
+    )
+    wanted = set(re.findall(r"\$\{([A-Z_]+)\}", SCALED_ENDPOINTS.read_text(encoding="utf-8")))
+    assert wanted == set(env)
+    assert env["AFTERHOURS_PG_HOST"] == "10.0.0.8" and env["AFTERHOURS_PG_PORT"] == "5433"
+    assert env["AFTERHOURS_PG_USER"] == "bot" and env["AFTERHOURS_PG_PASSWORD"] == "s3cret"
+    assert env["AFTERHOURS_PG_DB"] == "trackers"
+    assert env["AFTERHOURS_REDIS_HOST"] == "10.0.0.9" and env["AFTERHOURS_REDIS_PORT"] == "6390"
+    # Rasa expands ${...} only in plain scalars: a quoted one would reach it as literal text.
+    assert not re.search(r"[\"']\$\{", SCALED_ENDPOINTS.read_text(encoding="utf-8"))
+
+
+def test_several_workers_need_the_scaled_set_up(capsys: pytest.CaptureFixture[str]) -> None:
+    from bot.cli import main
+
+    assert main(["bench", "serve", "--workers", "2", "--no-record"]) == 2
+    assert "--workers above 1 needs --scaled" in capsys.readouterr().err
