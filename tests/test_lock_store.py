@@ -1,0 +1,92 @@
+"""AtomicRedisLockStore on the real Redis at 127.0.0.1:6379: unique tickets under contention."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from rasa.utils.endpoints import EndpointConfig
+
+from bot.lock_store import AtomicRedisLockStore
+
+REDIS_DB = 14  # a database of its own; keys carry a per-test prefix as well
+
+
+@pytest.fixture
+def store() -> Iterator[AtomicRedisLockStore]:
+    import redis
+
+    try:
+        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
+    except redis.exceptions.RedisError as exc:
+        if os.environ.get("HANDOFF_REQUIRE_POSTGRES"):
+            pytest.fail(f"Redis at 127.0.0.1:6379 is required but unreachable: {exc}")
+        pytest.skip(f"Redis at 127.0.0.1:6379 unreachable: {exc}")
+    prefix = f"test{uuid.uuid4().hex[:10]}"
+    config = EndpointConfig(url="127.0.0.1", port=6379, db=REDIS_DB, key_prefix=prefix)
+    lock_store = AtomicRedisLockStore(endpoint_config=config)
+    yield lock_store
+    for key in lock_store.red.scan_iter(f"{prefix}*"):
+        lock_store.red.delete(key)
+
+
+def test_tickets_issued_at_the_same_moment_are_all_different(store: AtomicRedisLockStore) -> None:
+    # Rasa's RedisLockStore reads, changes and writes: threads racing like this got equal
+    # tickets, so two servers handled one conversation at once.
+    tickets: list[int] = []
+    start = threading.Barrier(8)
+
+    def take(count: int) -> None:
+        start.wait()
+        for _ in range(count):
+            tickets.append(store.issue_ticket("customer"))
+
+    threads = [threading.Thread(target=take, args=(25,)) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(tickets) == list(range(200))
+    assert len(store.get_lock("customer").tickets) == 200
+
+
+def test_release_keeps_the_lock_while_someone_waits(store: AtomicRedisLockStore) -> None:
+    first, second = store.issue_ticket("c"), store.issue_ticket("c")
+    assert store.get_lock("c").now_serving == first
+    store.cleanup("c", first)
+    lock = store.get_lock("c")
+    assert lock is not None and lock.now_serving == second
+    store.cleanup("c", second)
+    assert store.get_lock("c") is None  # the last ticket takes the lock with it
+
+
+def test_expired_tickets_are_removed(store: AtomicRedisLockStore) -> None:
+    store.issue_ticket("c", lock_lifetime=-1)  # already expired
+    live = store.issue_ticket("c")
+    store.update_lock("c")
+    assert [t.number for t in store.get_lock("c").tickets] == [live]
+
+
+def test_messages_of_one_conversation_are_served_one_at_a_time(
+    store: AtomicRedisLockStore,
+) -> None:
+    inside, most = 0, 0
+
+    async def handle() -> None:
+        nonlocal inside, most
+        async with store.lock("c", wait_time_in_seconds=0.01):
+            inside += 1
+            most = max(most, inside)
+            await asyncio.sleep(0.02)
+            inside -= 1
+
+    async def together() -> None:
+        await asyncio.gather(*(handle() for _ in range(6)))
+
+    asyncio.run(together())
+    assert most == 1
+    assert store.get_lock("c") is None
