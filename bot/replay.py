@@ -105,6 +105,19 @@ def action_server_command(port: int) -> list[str]:
     return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
 
 
+def rasa_run_command(model: Path, port: int, endpoints: Path, credentials: Path) -> list[str]:
+    """`rasa run` with the HTTP API on a loopback port (replay's benchmarks and tests)."""
+    return [
+        sys.executable, "-m", "rasa", "run",
+        "--model", str(model),
+        "--enable-api",
+        "--port", str(port),
+        "--interface", "127.0.0.1",
+        "--endpoints", str(endpoints),
+        "--credentials", str(credentials),
+    ]  # fmt: skip
+
+
 def wait_until_healthy(
     url: str, process: subprocess.Popen[bytes] | None, timeout: float = 60.0
 ) -> None:

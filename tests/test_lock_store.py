@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -12,22 +11,16 @@ import pytest
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.lock_store import AtomicRedisLockStore
+from tests.redis import REDIS_HOST, REDIS_PORT, require_redis
 
 REDIS_DB = 14  # a database of its own; keys carry a per-test prefix as well
 
 
 @pytest.fixture
 def store() -> Iterator[AtomicRedisLockStore]:
-    import redis
-
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
-    except redis.exceptions.RedisError as exc:
-        if os.environ.get("HANDOFF_REQUIRE_POSTGRES"):
-            pytest.fail(f"Redis at 127.0.0.1:6379 is required but unreachable: {exc}")
-        pytest.skip(f"Redis at 127.0.0.1:6379 unreachable: {exc}")
+    require_redis()
     prefix = f"test{uuid.uuid4().hex[:10]}"
-    config = EndpointConfig(url="127.0.0.1", port=6379, db=REDIS_DB, key_prefix=prefix)
+    config = EndpointConfig(url=REDIS_HOST, port=REDIS_PORT, db=REDIS_DB, key_prefix=prefix)
     lock_store = AtomicRedisLockStore(endpoint_config=config)
     yield lock_store
     for key in lock_store.red.scan_iter(f"{prefix}*"):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.redis import require_redis
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -29,18 +30,6 @@ TEXTS = [
     "where can i download my bills",
 ]
 AT = "2026-03-10T23:30:00+00:00"  # a Tuesday night: the bot answers
-
-
-def redis_reachable() -> None:
-    """Skips (fails in CI) without the Redis at 127.0.0.1:6379."""
-    import redis
-
-    try:
-        redis.Redis(host="127.0.0.1", port=6379, socket_connect_timeout=2).ping()
-    except redis.exceptions.RedisError as exc:
-        if os.environ.get("HANDOFF_REQUIRE_POSTGRES"):
-            pytest.fail(f"Redis at 127.0.0.1:6379 is required but unreachable: {exc}")
-        pytest.skip(f"Redis at 127.0.0.1:6379 unreachable: {exc}")
 
 
 async def send_together(url: str, sender: str, texts: list[str]) -> list[Any]:
@@ -68,7 +57,7 @@ def tracker_events(url: str, sender: str) -> list[dict[str, Any]]:
 def test_two_workers_share_one_conversation_through_postgres_and_redis(
     trained_model: Path, postgres_url: str
 ) -> None:
-    redis_reachable()
+    require_redis()
     from sqlalchemy import create_engine, text
 
     from bot.bench.serve import scratch_postgres_database, started_server

@@ -438,7 +438,12 @@ def channel_stack(
     """
     import yaml
 
-    from bot.replay import _free_port, action_server_command, wait_until_healthy
+    from bot.replay import (
+        _free_port,
+        action_server_command,
+        rasa_run_command,
+        wait_until_healthy,
+    )
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     with tempfile.TemporaryDirectory(prefix="afterhours-ch-") as tmp, ExitStack() as cleanup:
@@ -494,20 +499,12 @@ def channel_stack(
         cleanup.callback(_stop_gently, actions, 10.0)
         wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
         rasa = subprocess.Popen(
-            [
-                sys.executable, "-m", "rasa", "run",
-                "--model", str(model),
-                "--enable-api",
-                "--port", str(rasa_port),
-                "--interface", "127.0.0.1",
-                "--endpoints", str(endpoints),
-                "--credentials", str(credentials),
-            ],
+            rasa_run_command(model, rasa_port, endpoints, credentials),
             env=env,
             cwd=REPO,
             stdout=log,
             stderr=log,
-        )  # fmt: skip
+        )
         stack.processes.append(rasa)
         cleanup.callback(_stop_gently, rasa)
         try:

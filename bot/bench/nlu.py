@@ -658,19 +658,21 @@ def evaluate(
         figures["OOS recall"] = _rate(tuned["oos_recall"])
         figures["OOS precision"] = _rate(tuned["oos_precision"])
         figures["macro F1"] = _rate(tuned["macro_f1"])
-        if oos_target:
-            at_target = threshold_for_recall(validation_gold, validation, oos_target)
-            reached = scores(gold, [decide(p, at_target) for p in test])
-            figures[f"at validation OOS recall {100 * oos_target:g}%"] = (
-                f"threshold {at_target:.3f}: in-scope {_rate(reached['in_scope_accuracy'])} / "
+
+        def operating_point(at: float) -> str:
+            reached = scores(gold, [decide(p, at) for p in test])
+            return (
+                f"threshold {at:.3f}: in-scope {_rate(reached['in_scope_accuracy'])} / "
                 f"OOS recall {_rate(reached['oos_recall'])}"
             )
+
+        if oos_target:
+            figures[f"at validation OOS recall {100 * oos_target:g}%"] = operating_point(
+                threshold_for_recall(validation_gold, validation, oos_target)
+            )
         if in_scope_target:
-            at_in_scope = threshold_for_in_scope(validation_gold, validation, in_scope_target)
-            kept = scores(gold, [decide(p, at_in_scope) for p in test])
-            figures[f"at validation in-scope {100 * in_scope_target:g}%"] = (
-                f"threshold {at_in_scope:.3f}: in-scope {_rate(kept['in_scope_accuracy'])} / "
-                f"OOS recall {_rate(kept['oos_recall'])}"
+            figures[f"at validation in-scope {100 * in_scope_target:g}%"] = operating_point(
+                threshold_for_in_scope(validation_gold, validation, in_scope_target)
             )
         if per_intent:
             limits = tune_per_intent(validation_gold, validation, threshold)

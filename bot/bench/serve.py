@@ -255,6 +255,7 @@ def _servers(
         _free_port,
         action_server_command,
         newest_model,
+        rasa_run_command,
         wait_until_healthy,
     )
     from bot.runner import stop
@@ -297,20 +298,12 @@ def _servers(
         print(f"starting the Rasa server with {model_path.name} ...", flush=True)
         started = time.perf_counter()
         rasa = subprocess.Popen(
-            [
-                sys.executable, "-m", "rasa", "run",
-                "--model", str(model_path),
-                "--enable-api",
-                "--port", str(rasa_port),
-                "--interface", "127.0.0.1",
-                "--endpoints", str(endpoints_path),
-                "--credentials", str(credentials_path),
-            ],
+            rasa_run_command(model_path, rasa_port, endpoints_path, credentials_path),
             env=env,
             cwd=REPO,
             stdout=log,
             stderr=log,
-        )  # fmt: skip
+        )
         processes.append(rasa)
         wait_until_healthy(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
         if workers > 1:
