@@ -26,11 +26,17 @@ STOP_GRACE_SECONDS = 15
 
 
 def runtime_endpoints(
-    action_port: int, source: Path = Path("endpoints.yml"), folder: Path = Path("var")
+    action_port: int,
+    source: Path = Path("endpoints.yml"),
+    folder: Path = Path("var"),
+    tracker_db: Path | None = None,
 ) -> Path:
-    """endpoints.yml with the action server's actual port."""
+    """endpoints.yml with the action server's actual port (and, for scratch runs, SQLite file)."""
     endpoints: dict[str, Any] = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
     endpoints.setdefault("action_endpoint", {})["url"] = f"http://127.0.0.1:{action_port}/webhook"
+    tracker = endpoints.get("tracker_store") or {}
+    if tracker_db is not None and tracker.get("dialect") == "sqlite":
+        tracker["db"] = str(tracker_db)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "endpoints.runtime.yml"
     target.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")

@@ -156,3 +156,19 @@ def test_queue_without_a_brand_file(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "configuration error" in done.stderr
     assert "brand.yml not found" in done.stderr
+
+
+def test_runtime_endpoints_put_the_action_port_and_a_scratch_tracker_file(tmp_path: Path) -> None:
+    import yaml
+
+    from bot.runner import runtime_endpoints
+
+    source = Path(__file__).resolve().parents[1] / "endpoints.yml"
+    written = runtime_endpoints(5999, source, tmp_path, tracker_db=tmp_path / "t.db")
+    endpoints = yaml.safe_load(written.read_text(encoding="utf-8"))
+    assert endpoints["action_endpoint"]["url"] == "http://127.0.0.1:5999/webhook"
+    assert endpoints["tracker_store"]["db"] == str(tmp_path / "t.db")
+    assert endpoints["lock_store"] == {"type": "in_memory"}
+    # Without a scratch file the shipped one stays.
+    plain = yaml.safe_load(runtime_endpoints(5999, source, tmp_path / "p").read_text("utf-8"))
+    assert plain["tracker_store"]["db"] == "var/trackers.db"

@@ -444,6 +444,7 @@ def channel_stack(
         rasa_run_command,
         wait_until_healthy,
     )
+    from bot.runner import runtime_endpoints
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     with tempfile.TemporaryDirectory(prefix="afterhours-ch-") as tmp, ExitStack() as cleanup:
@@ -455,20 +456,8 @@ def channel_stack(
         db_url = f"sqlite:///{scratch / 'queue.db'}"
         action_port, rasa_port = _free_port(), _free_port()
         rasa_url = f"http://127.0.0.1:{rasa_port}"
-        endpoints = scratch / "endpoints.yml"
-        endpoints.write_text(
-            yaml.safe_dump(
-                {
-                    "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"},
-                    "tracker_store": {
-                        "type": "SQL",
-                        "dialect": "sqlite",
-                        "db": str(scratch / "trackers.db"),
-                    },
-                    "lock_store": {"type": "in_memory"},
-                }
-            ),
-            encoding="utf-8",
+        endpoints = runtime_endpoints(
+            action_port, REPO / "endpoints.yml", scratch, tracker_db=scratch / "trackers.db"
         )
         credentials = scratch / "credentials.yml"
         credentials.write_text(

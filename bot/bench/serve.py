@@ -29,8 +29,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bot.bench.results import REPO, RESULTS_FILE, append_run, command_line
 
 HELDOUT = REPO / "tests" / "heldout"
@@ -258,7 +256,7 @@ def _servers(
         rasa_run_command,
         wait_until_healthy,
     )
-    from bot.runner import stop
+    from bot.runner import runtime_endpoints, stop
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     model_path = Path(model) if model else REPO / newest_model(REPO / "models")
@@ -273,16 +271,10 @@ def _servers(
         env[DB_ENV] = database_url
         env["SANIC_WORKERS"] = str(workers)
     else:
-        endpoints: dict[str, Any] = (
-            yaml.safe_load((REPO / "endpoints.yml").read_text(encoding="utf-8")) or {}
+        # The shipped SQLite set-up, on scratch files: realistic, and no trace left.
+        endpoints_path = runtime_endpoints(
+            action_port, REPO / "endpoints.yml", scratch, tracker_db=scratch / "trackers.db"
         )
-        endpoints.setdefault("action_endpoint", {})["url"] = action_url
-        # The shipped SQLite tracker store, on a scratch file: realistic, and no trace left.
-        tracker = endpoints.get("tracker_store") or {}
-        if tracker.get("dialect") == "sqlite":
-            tracker["db"] = str(scratch / "trackers.db")
-        endpoints_path = scratch / "endpoints.yml"
-        endpoints_path.write_text(yaml.safe_dump(endpoints, sort_keys=False), encoding="utf-8")
         env[DB_ENV] = f"sqlite:///{scratch / 'queue.db'}"
     # Only the REST channel: it is what is measured, and the other connectors need secrets.
     credentials_path = scratch / "credentials.yml"

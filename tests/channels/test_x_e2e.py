@@ -158,7 +158,7 @@ def x_stack(
         redeliver_after: Seconds before an unfinished message counts as abandoned.
     """
     from bot.replay import _free_port, action_server_command, wait_until_healthy
-    from bot.runner import stop
+    from bot.runner import runtime_endpoints, stop
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     fake = FakeX().start()
@@ -167,20 +167,8 @@ def x_stack(
         scratch.mkdir(parents=True, exist_ok=True)
         db_url = f"sqlite:///{scratch / 'queue.db'}"
         action_port, rasa_port = _free_port(), _free_port()
-        endpoints = scratch / "endpoints.yml"
-        endpoints.write_text(
-            yaml.safe_dump(
-                {
-                    "action_endpoint": {"url": f"http://127.0.0.1:{action_port}/webhook"},
-                    "tracker_store": {
-                        "type": "SQL",
-                        "dialect": "sqlite",
-                        "db": str(scratch / "trackers.db"),
-                    },
-                    "lock_store": {"type": "in_memory"},
-                }
-            ),
-            encoding="utf-8",
+        endpoints = runtime_endpoints(
+            action_port, ROOT / "endpoints.yml", scratch, tracker_db=scratch / "trackers.db"
         )
         credentials = scratch / "credentials.yml"
         entry: dict[str, Any] = {
