@@ -12,6 +12,11 @@ messages do not need it: a second model, on the n-grams alone, answers first, an
 top intent is below `early_exit_confidence` does the classifier embed the text and ask the full
 model. That is why the classifier embeds the text itself (`sentence_embedding: e5`) instead of
 reading a featurizer's output: a featurizer before it could not know that it may skip the work.
+
+Similarity. For the messages it embeds, the classifier also multiplies each intent's probability
+by how close the message is to that intent's nearest training examples (`similarity_power`,
+bot/nlu/neighbours.py): a message that looks like no intent's examples loses confidence, which is
+what rejects out-of-scope questions.
 """
 
 from __future__ import annotations
@@ -36,10 +41,13 @@ from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
+from bot.nlu.neighbours import IntentNeighbours
+
 logger = logging.getLogger(__name__)
 
 MODEL_FILE = "linear_intent.joblib"
 NGRAM_MODEL_FILE = "linear_intent_ngrams.joblib"
+NEIGHBOURS_FILE = "linear_intent_neighbours.npz"
 META_FILE = "linear_intent.json"
 SENTENCE_EMBEDDINGS = ("e5",)
 RANKING_LENGTH = 10
@@ -104,6 +112,12 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             # The n-gram model's top probability at which its answer stands without the
             # embedding; None always asks the full model.
             "early_exit_confidence": None,
+            # With a sentence embedding: each intent's probability is multiplied by
+            # (similarity to its nearest examples / its examples' typical similarity) ** power,
+            # capped at 1; None leaves the probabilities as they are (bot/nlu/neighbours.py).
+            "similarity_power": None,
+            "similarity_neighbours": 3,
+            "similarity_reference_quantile": 0.25,
         }
 
     def __init__(
@@ -114,6 +128,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         model: LogisticRegression | None = None,
         responses: dict[str, list[dict[str, Any]]] | None = None,
         ngram_model: LogisticRegression | None = None,
+        neighbours: IntentNeighbours | None = None,
     ) -> None:
         if config.get("sentence_embedding") not in (None, *SENTENCE_EMBEDDINGS):
             raise ValueError(
@@ -126,11 +141,22 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 "LinearIntentClassifier: early_exit_confidence must be in (0, 1] or null, "
                 f"not {exit_confidence!r}"
             )
+        if config.get("similarity_power") is not None:
+            if not config.get("sentence_embedding"):
+                raise ValueError(
+                    "LinearIntentClassifier: similarity_power needs a sentence_embedding"
+                )
+            if float(config["similarity_power"]) < 0 or int(config["similarity_neighbours"]) < 1:
+                raise ValueError(
+                    "LinearIntentClassifier: similarity_power must be >= 0 and "
+                    "similarity_neighbours >= 1"
+                )
         self.config = config
         self._model_storage = model_storage
         self._resource = resource
         self.model = model
         self.ngram_model = ngram_model
+        self.neighbours = neighbours
         self.responses = responses or {}
 
     @classmethod
@@ -179,6 +205,15 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             format="csr",
         )
         self.model = self._fit(features, labels)
+        self.neighbours = None
+        if vectors is not None and self.config.get("similarity_power") is not None:
+            self.neighbours = IntentNeighbours.fit(
+                list(self.model.classes_),
+                vectors,
+                labels,
+                neighbours=int(self.config["similarity_neighbours"]),
+                reference_quantile=float(self.config["similarity_reference_quantile"]),
+            )
         self.ngram_model = None
         if self.config.get("early_exit_confidence") is not None:
             ngrams = [_sparse_part(m) for m in examples]
@@ -224,9 +259,16 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         # One embedding call for every message that needs it (training-time batches, tests).
         vectors = self._embed([m.get(TEXT) for m in pending])
         dense_weight = self.config["dense_weight"]
+        factors = (
+            self.neighbours.factors(vectors, float(self.config["similarity_power"]))
+            if self.neighbours is not None and vectors is not None
+            else None
+        )
         for i, message in enumerate(pending):
             row = _features(message, dense_weight, None if vectors is None else vectors[i])
             probabilities = self.model.predict_proba(row)[0]
+            if factors is not None:
+                probabilities = probabilities * factors[i]
             self._set_predictions(message, list(self.model.classes_), probabilities)
         return messages
 
@@ -278,6 +320,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             joblib.dump(self.model, Path(folder) / MODEL_FILE)
             if self.ngram_model is not None:
                 joblib.dump(self.ngram_model, Path(folder) / NGRAM_MODEL_FILE)
+            if self.neighbours is not None:
+                self.neighbours.save(Path(folder) / NEIGHBOURS_FILE)
             dump_obj_as_json_to_file(Path(folder) / META_FILE, {"responses": self.responses})
 
     @classmethod
@@ -296,6 +340,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 meta = read_json_file(Path(folder) / META_FILE)
                 ngram_path = Path(folder) / NGRAM_MODEL_FILE
                 ngram_model = joblib.load(ngram_path) if ngram_path.exists() else None
+                neighbours_path = Path(folder) / NEIGHBOURS_FILE
+                neighbours = (
+                    IntentNeighbours.load(neighbours_path) if neighbours_path.exists() else None
+                )
         except (ValueError, FileNotFoundError):
             logger.warning("No trained LinearIntentClassifier found; it will predict nothing")
             return cls(config, model_storage, resource)
@@ -303,6 +351,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         _fast_rows(ngram_model)
         if config.get("early_exit_confidence") is None:
             ngram_model = None
+        if config.get("similarity_power") is None:
+            neighbours = None
         return cls(
             config,
             model_storage,
@@ -310,4 +360,5 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             model=model,
             responses=meta.get("responses"),
             ngram_model=ngram_model,
+            neighbours=neighbours,
         )

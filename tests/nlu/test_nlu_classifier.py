@@ -147,6 +147,11 @@ def test_the_ngram_model_is_persisted_and_loaded(
     [
         ({"sentence_embedding": "bert"}, "sentence_embedding must be one of e5 or null"),
         ({"early_exit_confidence": 1.5}, r"early_exit_confidence must be in \(0, 1\]"),
+        ({"similarity_power": 4}, "similarity_power needs a sentence_embedding"),
+        (
+            {"sentence_embedding": "e5", "similarity_power": -1},
+            "similarity_power must be >= 0",
+        ),
     ],
 )
 def test_bad_settings_are_named(tmp_path: Path, setting: dict[str, Any], message: str) -> None:
@@ -169,3 +174,40 @@ def test_early_exit_needs_ngrams(tmp_path: Path, fake_embedding: FakeEmbedding) 
     ]
     with pytest.raises(ValueError, match="needs a sparse featurizer"):
         classifier.train(TrainingData(training_examples=examples))
+
+
+def test_similarity_lowers_the_confidence_of_messages_unlike_every_intent(
+    tmp_path: Path, fake_embedding: FakeEmbedding
+) -> None:
+    config = {"sentence_embedding": "e5", "C": 50.0, "max_iter": 500}
+    for folder in ("plain", "similar"):
+        (tmp_path / folder).mkdir()
+    plain, _ = train(tmp_path / "plain", **config)
+    similar, storage = train(tmp_path / "similar", **config, similarity_power=4)
+    assert plain.neighbours is None and similar.neighbours is not None
+    # Every training text embeds as [0, 1]; "help" as [1, 0], as far from them as can be.
+    like, unlike = ngram_message("refund money"), ngram_message("help")
+    like_plain, unlike_plain = ngram_message("refund money"), ngram_message("help")
+    similar.process([like, unlike])
+    plain.process([like_plain, unlike_plain])
+
+    assert like.get(INTENT) == pytest.approx(like_plain.get(INTENT))
+    assert unlike_plain.get(INTENT)["confidence"] > 0.3
+    assert unlike.get(INTENT)["confidence"] == pytest.approx(0.0)
+
+    # The neighbours are stored with the model, and a config without the power ignores them.
+    context = ExecutionContext(GraphSchema({}), "test")
+    full_config = {**LinearIntentClassifier.get_default_config(), **config}
+    loaded = LinearIntentClassifier.load(
+        {**full_config, "similarity_power": 4}, storage, Resource("classifier"), context
+    )
+    assert loaded.neighbours is not None
+    reloaded_unlike = ngram_message("help")
+    loaded.process([reloaded_unlike])
+    assert reloaded_unlike.get(INTENT)["confidence"] == pytest.approx(0.0)
+    assert (
+        LinearIntentClassifier.load(
+            full_config, storage, Resource("classifier"), context
+        ).neighbours
+        is None
+    )

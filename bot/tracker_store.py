@@ -1,0 +1,91 @@
+"""Rasa's SQL tracker store, the same table and rows, with less work on every message.
+
+Profiling `rasa run` under load (benchmarks/results.md, experiment 17) put a quarter of a
+message's time in `SQLTrackerStore.save`: before inserting, it counts the conversation's stored
+events with a query (to know which of the tracker's events are new), and it inserts them one ORM
+object at a time. This store remembers how many events each tracker it loaded or saved already
+has in the table, so it only counts when it meets a tracker it has not seen, and inserts the new
+rows in one statement.
+
+Remembering is safe across processes because Rasa holds the conversation's lock (the lock store)
+from loading the tracker to saving it: no other worker writes that conversation in between. The
+memory is per tracker object, dropped with the object.
+
+Configure it in `endpoints.yml` with the settings of Rasa's `SQL` store and
+`type: bot.tracker_store.LeanSQLTrackerStore`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+
+class LeanSQLTrackerStore(SQLTrackerStore):
+    """`SQLTrackerStore` without the count query per save and with one insert per save."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Takes the same settings as Rasa's `SQLTrackerStore` (dialect, host, db, ...)."""
+        super().__init__(*args, **kwargs)
+        # id(tracker) -> (the tracker, weakly; how many of its events are in the table).
+        self._stored: dict[int, tuple[weakref.ref[DialogueStateTracker], int]] = {}
+
+    def _remember(self, tracker: DialogueStateTracker) -> None:
+        key = id(tracker)
+        self._stored[key] = (
+            weakref.ref(tracker, lambda _: self._stored.pop(key, None)),
+            len(tracker.events),
+        )
+
+    def stored_events(self, tracker: DialogueStateTracker) -> int | None:
+        """How many of this tracker's events are in the table, if this store knows."""
+        entry = self._stored.get(id(tracker))
+        if entry is None or entry[0]() is not tracker:
+            return None
+        return entry[1]
+
+    async def _retrieve(
+        self, sender_id: str, fetch_events_from_all_sessions: bool
+    ) -> DialogueStateTracker | None:
+        tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+        if tracker is not None:
+            # Everything a retrieved tracker holds came from the table.
+            self._remember(tracker)
+        return tracker
+
+    def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Any]:
+        stored = self.stored_events(tracker)
+        if stored is None:
+            return super()._additional_events(session, tracker)
+        return itertools.islice(tracker.events, stored, None)
+
+    async def save(self, tracker: DialogueStateTracker) -> None:
+        """Inserts the tracker's events that are not in the table yet, in one statement."""
+        await self.stream_events(tracker)
+        with self.session_scope() as session:
+            rows = []
+            for event in self._additional_events(session, tracker):
+                data = event.as_dict()
+                rows.append(
+                    {
+                        "sender_id": tracker.sender_id,
+                        "type_name": event.type_name,
+                        "timestamp": data.get("timestamp"),
+                        "intent_name": data.get("parse_data", {})
+                        .get("intent", {})
+                        .get(INTENT_NAME_KEY),
+                        "action_name": data.get("name"),
+                        "data": json.dumps(data),
+                    }
+                )
+            if rows:
+                session.execute(self.SQLEvent.__table__.insert(), rows)
+                session.commit()
+        self._remember(tracker)

@@ -1,0 +1,197 @@
+"""LeanSQLTrackerStore writes exactly the rows Rasa's SQLTrackerStore writes, with less work."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+import yaml
+from rasa.core.tracker_store import (
+    FailSafeTrackerStore,
+    SQLTrackerStore,
+    TrackerStore,
+    create_tracker_store,
+)
+from rasa.shared.core.domain import Domain
+from rasa.shared.core.events import (
+    ActionExecuted,
+    BotUttered,
+    Event,
+    SessionStarted,
+    SlotSet,
+    UserUttered,
+)
+from rasa.shared.core.trackers import DialogueStateTracker
+from rasa.utils.endpoints import read_endpoint_config
+
+from bot.runner import runtime_endpoints
+from bot.tracker_store import LeanSQLTrackerStore
+from tests.postgres import postgres_schema
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = Domain.from_yaml("slots:\n  language:\n    type: text\n    mappings: []\n")
+
+
+def turn(text: str, intent: str, answer: str) -> list[Event]:
+    """One customer message and the bot's answer, as the processor records them."""
+    parse = {"intent": {"name": intent, "confidence": 0.9}, "text": text}
+    return [
+        UserUttered(text, parse["intent"], parse_data=parse),
+        SlotSet("language", "en"),
+        ActionExecuted(f"utter_{intent}"),
+        BotUttered(answer),
+        ActionExecuted("action_listen"),
+    ]
+
+
+async def conversation(store: TrackerStore) -> None:
+    """Two conversations through the fail-safe wrapper, the way Rasa's processor uses a store:
+    load or create, add a turn, save; one of them starts a second session."""
+    wrapped = FailSafeTrackerStore(store)
+    for sender in ("anna", "bruno"):
+        for index in range(3):
+            tracker = await wrapped.get_or_create_tracker(sender)
+            for event in turn(f"message {index}", "greet", f"answer {index}"):
+                tracker.update(event)
+            await wrapped.save(tracker)
+            await wrapped.save(tracker)  # a second save adds nothing
+    tracker = await wrapped.retrieve("anna")
+    assert tracker is not None
+    tracker.update(ActionExecuted("action_session_start"))
+    tracker.update(SessionStarted())
+    for event in turn("again", "faq", "the answer"):
+        tracker.update(event)
+    await wrapped.save(tracker)
+
+
+def rows(engine_url: str) -> list[tuple[Any, ...]]:
+    """The events table, without timestamps (the two runs happen at different times)."""
+    engine = sa.create_engine(engine_url)
+    with engine.connect() as connection:
+        found = connection.execute(
+            sa.text(
+                "SELECT sender_id, type_name, intent_name, action_name, data "
+                "FROM events ORDER BY id"
+            )
+        ).fetchall()
+    engine.dispose()
+    return [
+        (
+            sender,
+            kind,
+            intent,
+            action,
+            {k: v for k, v in json.loads(data).items() if k != "timestamp"},
+        )
+        for sender, kind, intent, action, data in found
+    ]
+
+
+def sqlite_store(cls: type[SQLTrackerStore], path: Path) -> tuple[SQLTrackerStore, str]:
+    return cls(domain=DOMAIN, dialect="sqlite", db=str(path)), f"sqlite:///{path}"
+
+
+@pytest.fixture
+def postgres_urls() -> Iterator[list[str]]:
+    with postgres_schema("tracker_rasa") as rasa_url, postgres_schema("tracker_lean") as lean:
+        yield [rasa_url, lean]
+
+
+def postgres_store(cls: type[SQLTrackerStore], url: str) -> SQLTrackerStore:
+    parsed = sa.engine.make_url(url)
+    return cls(
+        domain=DOMAIN,
+        dialect="postgresql",
+        host=parsed.host,
+        port=parsed.port,
+        db=parsed.database,
+        username=parsed.username,
+        query=dict(parsed.query),
+    )
+
+
+def test_the_same_rows_as_rasas_store_on_sqlite(tmp_path: Path) -> None:
+    rasa_store, rasa_url = sqlite_store(SQLTrackerStore, tmp_path / "rasa.db")
+    lean_store, lean_url = sqlite_store(LeanSQLTrackerStore, tmp_path / "lean.db")
+    asyncio.run(conversation(rasa_store))
+    asyncio.run(conversation(lean_store))
+    expected = rows(rasa_url)
+    assert len(expected) > 30
+    assert rows(lean_url) == expected
+
+
+@pytest.mark.postgres
+def test_the_same_rows_as_rasas_store_on_postgresql(postgres_urls: list[str]) -> None:
+    rasa_url, lean_url = postgres_urls
+    asyncio.run(conversation(postgres_store(SQLTrackerStore, rasa_url)))
+    asyncio.run(conversation(postgres_store(LeanSQLTrackerStore, lean_url)))
+    assert rows(lean_url) == rows(rasa_url)
+
+
+def test_known_trackers_skip_the_count_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
+    counted: list[str] = []
+    original = SQLTrackerStore._additional_events
+
+    def counting(self: SQLTrackerStore, session: Any, tracker: DialogueStateTracker) -> Any:
+        counted.append(tracker.sender_id)
+        return original(self, session, tracker)
+
+    monkeypatch.setattr(SQLTrackerStore, "_additional_events", counting)
+
+    async def run() -> DialogueStateTracker:
+        new = DialogueStateTracker("carla", DOMAIN.slots)
+        new.update(ActionExecuted("action_listen"))
+        await store.save(new)  # never loaded: the store asks the table
+        assert counted == ["carla"]
+        loaded = await store.retrieve("carla")
+        assert loaded is not None and store.stored_events(loaded) == 1
+        for event in turn("hi", "greet", "hello"):
+            loaded.update(event)
+        await store.save(loaded)  # loaded: the store knows
+        assert counted == ["carla"]
+        assert store.stored_events(loaded) == 6
+        # A tracker built elsewhere with the same events is not trusted.
+        stranger = DialogueStateTracker.from_events("carla", list(loaded.events), DOMAIN.slots)
+        assert store.stored_events(stranger) is None
+        await store.save(stranger)
+        assert counted == ["carla", "carla"]
+        return loaded
+
+    loaded = asyncio.run(run())
+    assert len(asyncio.run(store.retrieve("carla")).events) == len(loaded.events)  # type: ignore[union-attr]
+
+
+def test_a_forgotten_tracker_is_dropped_from_memory(tmp_path: Path) -> None:
+    store, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
+
+    async def run() -> None:
+        tracker = DialogueStateTracker("dora", DOMAIN.slots)
+        tracker.update(ActionExecuted("action_listen"))
+        await store.save(tracker)
+        assert len(store._stored) == 1
+        del tracker
+
+    asyncio.run(run())
+    assert store._stored == {}
+
+
+@pytest.mark.parametrize("endpoints", ["endpoints.yml", "deploy/endpoints.scaled.yml"])
+def test_both_setups_use_it(endpoints: str) -> None:
+    # Rasa falls back to an in-memory store, with only a warning, when a type does not import.
+    settings = yaml.safe_load((ROOT / endpoints).read_text(encoding="utf-8"))
+    assert settings["tracker_store"]["type"] == "bot.tracker_store.LeanSQLTrackerStore"
+
+
+def test_rasa_builds_it_from_the_endpoints(tmp_path: Path) -> None:
+    scratch = runtime_endpoints(5055, ROOT / "endpoints.yml", tmp_path, tmp_path / "t.db")
+    store = create_tracker_store(read_endpoint_config(str(scratch), "tracker_store"), DOMAIN)
+    assert isinstance(store, LeanSQLTrackerStore)
+    assert store.engine.url.database == str(tmp_path / "t.db")
