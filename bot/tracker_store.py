@@ -1,6 +1,6 @@
 """Rasa's SQL tracker store, the same table and rows, with less work on every message.
 
-Profiling `rasa run` under load (benchmarks/results.md, experiment 17) put a quarter of a
+Profiling `rasa run` under load (benchmarks/results.md, experiment 17) put a fifth of a
 message's time in `SQLTrackerStore.save`: before inserting, it counts the conversation's stored
 events with a query (to know which of the tracker's events are new), and it inserts them one ORM
 object at a time. This store remembers how many events each tracker it loaded or saved already

@@ -78,8 +78,9 @@ class IntentNeighbours:
     def similarity(self, vectors: np.ndarray) -> np.ndarray:
         """`[messages, intents]`: the mean similarity to each intent's nearest examples."""
         # einsum, not `@`: a BLAS product is faster alone (0.1 against 0.4 ms for the bot), but
-        # OpenBLAS then keeps a second thread spinning on the other core, which halved the
-        # throughput of two Rasa workers on two cores (benchmarks/results.md, experiment 17).
+        # OpenBLAS then keeps a second thread spinning on the other core (`rasa run` at 171% CPU
+        # while handling one message at a time), taking the core another worker or the action
+        # server needs (benchmarks/results.md, experiment 16).
         scores = np.einsum("iwd,md->miw", self.vectors, np.asarray(vectors, np.float32))
         padding = np.arange(self.vectors.shape[1])[np.newaxis, :] >= self.counts[:, np.newaxis]
         scores[:, padding] = -np.inf
