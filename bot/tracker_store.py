@@ -5,7 +5,9 @@ message's time in `SQLTrackerStore.save`: before inserting, it counts the conver
 events with a query (to know which of the tracker's events are new), and it inserts them one ORM
 object at a time. This store remembers how many events each tracker it loaded or saved already
 has in the table, so it only counts when it meets a tracker it has not seen, and inserts the new
-rows in one statement.
+rows in one statement. A conversation's first message used to pay for the count too: Rasa creates
+its tracker right after finding no row for it, and saves the empty tracker at once; this store
+knows from that lookup that nothing is stored, so the empty save costs nothing.
 
 Remembering is safe across processes because Rasa holds the conversation's lock (the lock store)
 from loading the tracker to saving it: no other worker writes that conversation in between. The
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
+from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
@@ -36,12 +39,14 @@ class LeanSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         # id(tracker) -> (the tracker, weakly; how many of its events are in the table).
         self._stored: dict[int, tuple[weakref.ref[DialogueStateTracker], int]] = {}
+        # Conversations the last lookup found no row for; Rasa creates their tracker next.
+        self._absent: set[str] = set()
 
-    def _remember(self, tracker: DialogueStateTracker) -> None:
+    def _remember(self, tracker: DialogueStateTracker, stored: int | None = None) -> None:
         key = id(tracker)
         self._stored[key] = (
             weakref.ref(tracker, lambda _: self._stored.pop(key, None)),
-            len(tracker.events),
+            len(tracker.events) if stored is None else stored,
         )
 
     def stored_events(self, tracker: DialogueStateTracker) -> int | None:
@@ -58,6 +63,22 @@ class LeanSQLTrackerStore(SQLTrackerStore):
         if tracker is not None:
             # Everything a retrieved tracker holds came from the table.
             self._remember(tracker)
+            self._absent.discard(sender_id)
+        elif self.domain:
+            # Rasa returns None for "no row" only when it has a domain (same test as its own).
+            self._absent.add(sender_id)
+        return tracker
+
+    def init_tracker(self, sender_id: str) -> DialogueStateTracker:
+        """Rasa's new tracker; known to have no stored event when the lookup just found none.
+
+        Rasa calls this (through `create_tracker`) only after a lookup returned None, under the
+        conversation's lock, so no other server can have stored an event in between.
+        """
+        tracker = super().init_tracker(sender_id)
+        if sender_id in self._absent:
+            self._absent.discard(sender_id)
+            self._remember(tracker, stored=0)
         return tracker
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Any]:
@@ -69,23 +90,27 @@ class LeanSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Inserts the tracker's events that are not in the table yet, in one statement."""
         await self.stream_events(tracker)
+        stored = self.stored_events(tracker)
+        if stored is not None and stored == len(tracker.events):
+            return  # nothing new (a new conversation's empty tracker): no session, no query
         with self.session_scope() as session:
-            rows = []
-            for event in self._additional_events(session, tracker):
-                data = event.as_dict()
-                rows.append(
-                    {
-                        "sender_id": tracker.sender_id,
-                        "type_name": event.type_name,
-                        "timestamp": data.get("timestamp"),
-                        "intent_name": data.get("parse_data", {})
-                        .get("intent", {})
-                        .get(INTENT_NAME_KEY),
-                        "action_name": data.get("name"),
-                        "data": json.dumps(data),
-                    }
-                )
+            rows = [
+                self._row(tracker.sender_id, event)
+                for event in self._additional_events(session, tracker)
+            ]
             if rows:
                 session.execute(self.SQLEvent.__table__.insert(), rows)
                 session.commit()
         self._remember(tracker)
+
+    @staticmethod
+    def _row(sender_id: str, event: Event) -> dict[str, Any]:
+        data = event.as_dict()
+        return {
+            "sender_id": sender_id,
+            "type_name": event.type_name,
+            "timestamp": data.get("timestamp"),
+            "intent_name": data.get("parse_data", {}).get("intent", {}).get(INTENT_NAME_KEY),
+            "action_name": data.get("name"),
+            "data": json.dumps(data),
+        }

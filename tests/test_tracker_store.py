@@ -169,6 +169,45 @@ def test_known_trackers_skip_the_count_query(
     assert len(asyncio.run(store.retrieve("carla")).events) == len(loaded.events)  # type: ignore[union-attr]
 
 
+def test_a_new_conversation_costs_one_lookup_and_one_insert(tmp_path: Path) -> None:
+    store, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
+    statements: list[str] = []
+    sa.event.listen(
+        store.engine,
+        "before_cursor_execute",
+        lambda _conn, _cursor, statement, *_: statements.append(statement.split()[0]),
+    )
+
+    async def first_message() -> None:
+        # What Rasa's processor does for a customer it has never seen.
+        tracker = await store.get_or_create_tracker("erin", append_action_listen=False)
+        assert statements == ["SELECT"]  # the lookup; the empty tracker's save asks nothing
+        for event in turn("hi", "greet", "hello"):
+            tracker.update(event)
+        await store.save(tracker)
+
+    asyncio.run(first_message())
+    assert statements == ["SELECT", "INSERT"]
+    assert store._absent == set()
+    assert len(asyncio.run(store.retrieve("erin")).events) == 5  # type: ignore[union-attr]
+
+
+def test_a_conversation_stored_meanwhile_is_counted(tmp_path: Path) -> None:
+    # A lookup that found nothing is forgotten once the conversation is found.
+    store, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
+
+    async def run() -> None:
+        assert await store.retrieve("fay") is None
+        assert store._absent == {"fay"}
+        other, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
+        await other.get_or_create_tracker("fay")
+        assert await store.retrieve("fay") is not None
+        assert store._absent == set()
+        assert store.stored_events(store.init_tracker("fay")) is None
+
+    asyncio.run(run())
+
+
 def test_a_forgotten_tracker_is_dropped_from_memory(tmp_path: Path) -> None:
     store, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
 
