@@ -62,6 +62,7 @@ def _free_port() -> int:
 
 def test_run_level_sends_every_message_once_and_counts_errors() -> None:
     seen: list[dict[str, Any]] = []
+    connections: set[Any] = set()
     in_flight = 0
     most = 0
 
@@ -69,6 +70,7 @@ def test_run_level_sends_every_message_once_and_counts_errors() -> None:
         nonlocal in_flight, most
         body = await request.json()
         seen.append(body)
+        connections.add(request.transport.get_extra_info("peername") if request.transport else None)
         in_flight += 1
         most = max(most, in_flight)
         await asyncio.sleep(0.01)
@@ -94,6 +96,8 @@ def test_run_level_sends_every_message_once_and_counts_errors() -> None:
     assert len(seen) == 12 and len({b["sender"] for b in seen}) == 12
     assert result.errors == 6 and len(result.latencies_ms) == 6
     assert 1 < most <= 4  # concurrent, never more than the senders
+    # A connection of its own per request, so a server's workers share the requests.
+    assert len(connections) == 12
 
 
 def test_the_scaled_environment_fills_every_variable_of_the_scaled_endpoints(
