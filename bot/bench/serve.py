@@ -5,7 +5,10 @@ answers, handoffs and ignores) from a new conversation — a conversation with a
 only append to it — with the metadata a connector gives it (channel, public, sender, time). It
 goes through the REST channel, the NLU pipeline, the policies, the action server (tickets in a
 scratch queue) and rendering. Latency is per HTTP request; messages per second is the number
-answered over the wall time, at each number of concurrent senders. Every request opens its own
+answered over the wall time, at each number of concurrent senders. CPU per message is the whole
+machine's busy CPU time during a level (every process: Rasa, the action server, the databases,
+this client) over the messages answered: with the number of cores it says how many messages a
+second the machine could make at that cost. Every request opens its own
 connection, as webhook deliveries from many customers do: with kept-alive connections the kernel
 pins each sender to one Sanic worker when it connects, and a run with several workers measured
 the luck of that draw (8 senders: 38 to 65 messages/s on the same set-up).
@@ -28,7 +31,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,11 +50,21 @@ class LevelResult:
     errors: int
     seconds: float
     latencies_ms: tuple[float, ...]
+    # The machine's busy CPU seconds during the level (None where /proc/stat is not there).
+    cpu_seconds: float | None = None
 
     @property
     def per_second(self) -> float:
         """Messages answered per second of wall time."""
         return (self.messages - self.errors) / self.seconds if self.seconds else 0.0
+
+    @property
+    def cpu_ms_per_message(self) -> float | None:
+        """The machine's busy CPU time per message answered, in ms."""
+        answered = self.messages - self.errors
+        if self.cpu_seconds is None or not answered:
+            return None
+        return 1000 * self.cpu_seconds / answered
 
     def percentile(self, q: float) -> float:
         """Latency percentile in ms (NaN without samples)."""
@@ -136,16 +149,50 @@ async def run_level(
     return LevelResult(senders, messages, errors, seconds, tuple(latencies))
 
 
+def busy_cpu_seconds(stat: Path = Path("/proc/stat")) -> float | None:
+    """CPU seconds the machine has spent busy since boot, over all cores (Linux)."""
+    try:
+        first = stat.read_text(encoding="ascii").splitlines()[0].split()
+    except OSError:
+        return None
+    # user nice system idle iowait irq softirq steal ...: busy is all but idle and iowait.
+    ticks = [int(value) for value in first[1:9]]
+    busy = sum(ticks) - ticks[3] - ticks[4]
+    return busy / os.sysconf("SC_CLK_TCK")
+
+
+def measured_level(
+    url: str,
+    cases: Sequence[dict[str, Any]],
+    senders: int,
+    messages: int,
+    run_id: str,
+    cpu: bool = True,
+) -> LevelResult:
+    """`run_level` with the machine's busy CPU time during it (`cpu`: the server runs here)."""
+    before = busy_cpu_seconds() if cpu else None
+    result = asyncio.run(run_level(url, cases, senders, messages, run_id))
+    after = busy_cpu_seconds() if cpu else None
+    if before is None or after is None:
+        return result
+    return replace(result, cpu_seconds=after - before)
+
+
+def _cpu_cell(result: LevelResult) -> str:
+    cost = result.cpu_ms_per_message
+    return "–" if cost is None else f"{cost:.1f}"
+
+
 def table(results: Sequence[LevelResult]) -> str:
     """The levels as a Markdown table."""
     lines = [
-        "| senders | messages | errors | p50 ms | p99 ms | messages/s |",
-        "|---|---|---|---|---|---|",
+        "| senders | messages | errors | p50 ms | p99 ms | messages/s | CPU ms/message |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.senders} | {r.messages} | {r.errors} | {r.percentile(50):.0f} | "
-            f"{r.percentile(99):.0f} | {r.per_second:.1f} |"
+            f"{r.percentile(99):.0f} | {r.per_second:.1f} | {_cpu_cell(r)} |"
         )
     return "\n".join(lines)
 
@@ -338,24 +385,35 @@ def run(args: argparse.Namespace) -> int:
             asyncio.run(run_level(url, cases, 1, args.warmup, f"{run_id}-warm"))
         results = []
         for senders in args.concurrency:
-            result = asyncio.run(run_level(url, cases, senders, args.messages, run_id))
+            # CPU only when the servers run on this machine (started here).
+            result = measured_level(url, cases, senders, args.messages, run_id, cpu=not args.url)
             print(
                 f"{senders:>3} senders: p50 {result.percentile(50):.0f} ms, "
                 f"p99 {result.percentile(99):.0f} ms, {result.per_second:.1f} messages/s, "
-                f"{result.errors} errors",
+                f"{result.errors} errors, machine CPU {_cpu_cell(result)} ms a message",
                 flush=True,
             )
             results.append(result)
     mix = expected_mix([cases[i % len(cases)] for i in range(args.messages)])
     print(table(results))
     print(f"expected mix: {mix}")
+    cost = results[-1].cpu_ms_per_message if results else None
+    if cost:
+        # At the busiest level's cost, what the machine's cores would make flat out.
+        cores = os.cpu_count() or 1
+        print(
+            f"at {cost:.1f} ms of CPU a message, {cores} cores make at most "
+            f"{cores * 1000 / cost:.0f} messages/s"
+        )
     if ready is not None:
         print(f"server ready {ready:.1f} s after `rasa run` started (model load included)")
     if not args.no_record:
         figures: dict[str, str] = {
             f"{r.senders} sender{'s' if r.senders > 1 else ''}": (
                 f"p50 {r.percentile(50):.0f} ms, p99 {r.percentile(99):.0f} ms, "
-                f"{r.per_second:.1f} msg/s" + (f", {r.errors} errors" if r.errors else "")
+                f"{r.per_second:.1f} msg/s"
+                + (f", {r.errors} errors" if r.errors else "")
+                + (f", CPU {_cpu_cell(r)} ms/msg" if r.cpu_ms_per_message else "")
             )
             for r in results
         }

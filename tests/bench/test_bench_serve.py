@@ -3,13 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from bot.bench.serve import LevelResult, expected_mix, load_messages, payload, run_level, table
+from bot.bench.serve import (
+    LevelResult,
+    busy_cpu_seconds,
+    expected_mix,
+    load_messages,
+    payload,
+    run_level,
+    table,
+)
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
@@ -51,7 +61,21 @@ def test_table_and_rates() -> None:
     result = LevelResult(8, 10, 2, 2.0, (10.0, 20.0, 30.0))
     assert result.per_second == 4.0
     assert result.percentile(50) == 20.0
-    assert table([result]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 |"
+    assert result.cpu_ms_per_message is None
+    assert table([result]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 | – |"
+    measured = LevelResult(8, 10, 2, 2.0, (10.0, 20.0, 30.0), cpu_seconds=0.4)
+    assert measured.cpu_ms_per_message == 50.0  # 0.4 s over the 8 messages answered
+    assert table([measured]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 | 50.0 |"
+
+
+def test_busy_cpu_is_every_state_but_idle_and_iowait(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    hz = os.sysconf("SC_CLK_TCK")
+    # user nice system idle iowait irq softirq steal guest guest_nice
+    stat.write_text(f"cpu  {hz} 0 {hz} {50 * hz} {7 * hz} 0 {hz} 0 0 0\ncpu0 ...\n")
+    assert busy_cpu_seconds(stat) == 3.0
+    assert busy_cpu_seconds(tmp_path / "missing") is None
+    assert busy_cpu_seconds() is not None  # this machine's /proc/stat
 
 
 def _free_port() -> int:
