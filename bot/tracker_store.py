@@ -39,7 +39,8 @@ class LeanSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         # id(tracker) -> (the tracker, weakly; how many of its events are in the table).
         self._stored: dict[int, tuple[weakref.ref[DialogueStateTracker], int]] = {}
-        # Conversations the last lookup found no row for; Rasa creates their tracker next.
+        # Conversations the last lookup found no row for (and none written since by this store):
+        # Rasa creates and saves their tracker next.
         self._absent: set[str] = set()
 
     def _remember(self, tracker: DialogueStateTracker, stored: int | None = None) -> None:
@@ -69,20 +70,16 @@ class LeanSQLTrackerStore(SQLTrackerStore):
             self._absent.add(sender_id)
         return tracker
 
-    def init_tracker(self, sender_id: str) -> DialogueStateTracker:
-        """Rasa's new tracker; known to have no stored event when the lookup just found none.
-
-        Rasa calls this (through `create_tracker`) only after a lookup returned None, under the
-        conversation's lock, so no other server can have stored an event in between.
-        """
-        tracker = super().init_tracker(sender_id)
-        if sender_id in self._absent:
-            self._absent.discard(sender_id)
-            self._remember(tracker, stored=0)
-        return tracker
+    def _stored_count(self, tracker: DialogueStateTracker) -> int | None:
+        stored = self.stored_events(tracker)
+        if stored is None and tracker.sender_id in self._absent:
+            # A new conversation's tracker, made by Rasa (or its fail-safe wrapper) right after the
+            # lookup found no row; the conversation's lock has been held since.
+            return 0
+        return stored
 
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator[Any]:
-        stored = self.stored_events(tracker)
+        stored = self._stored_count(tracker)
         if stored is None:
             return super()._additional_events(session, tracker)
         return itertools.islice(tracker.events, stored, None)
@@ -90,9 +87,10 @@ class LeanSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         """Inserts the tracker's events that are not in the table yet, in one statement."""
         await self.stream_events(tracker)
-        stored = self.stored_events(tracker)
-        if stored is not None and stored == len(tracker.events):
-            return  # nothing new (a new conversation's empty tracker): no session, no query
+        if self._stored_count(tracker) == len(tracker.events):
+            # Nothing new (a new conversation's empty tracker): no session, no query.
+            self._remember(tracker)
+            return
         with self.session_scope() as session:
             rows = [
                 self._row(tracker.sender_id, event)
@@ -101,6 +99,7 @@ class LeanSQLTrackerStore(SQLTrackerStore):
             if rows:
                 session.execute(self.SQLEvent.__table__.insert(), rows)
                 session.commit()
+                self._absent.discard(tracker.sender_id)
         self._remember(tracker)
 
     @staticmethod

@@ -177,33 +177,39 @@ def test_a_new_conversation_costs_one_lookup_and_one_insert(tmp_path: Path) -> N
         "before_cursor_execute",
         lambda _conn, _cursor, statement, *_: statements.append(statement.split()[0]),
     )
+    # Rasa's processor talks to the store through the fail-safe wrapper, which makes the new
+    # tracker itself: the store only sees the lookup and the saves.
+    wrapped = FailSafeTrackerStore(store)
 
     async def first_message() -> None:
-        # What Rasa's processor does for a customer it has never seen.
-        tracker = await store.get_or_create_tracker("erin", append_action_listen=False)
+        tracker = await wrapped.get_or_create_tracker("erin", append_action_listen=False)
         assert statements == ["SELECT"]  # the lookup; the empty tracker's save asks nothing
         for event in turn("hi", "greet", "hello"):
             tracker.update(event)
-        await store.save(tracker)
+        await wrapped.save(tracker)
+        assert statements == ["SELECT", "INSERT"]
+        for event in turn("again", "greet", "hello again"):
+            tracker.update(event)
+        await wrapped.save(tracker)
 
     asyncio.run(first_message())
-    assert statements == ["SELECT", "INSERT"]
+    assert statements == ["SELECT", "INSERT", "INSERT"]
     assert store._absent == set()
-    assert len(asyncio.run(store.retrieve("erin")).events) == 5  # type: ignore[union-attr]
+    assert len(asyncio.run(store.retrieve("erin")).events) == 10  # type: ignore[union-attr]
 
 
-def test_a_conversation_stored_meanwhile_is_counted(tmp_path: Path) -> None:
-    # A lookup that found nothing is forgotten once the conversation is found.
+def test_only_a_lookup_that_found_nothing_skips_the_count(tmp_path: Path) -> None:
     store, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
+    other, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
 
     async def run() -> None:
         assert await store.retrieve("fay") is None
         assert store._absent == {"fay"}
-        other, _ = sqlite_store(LeanSQLTrackerStore, tmp_path / "t.db")
-        await other.get_or_create_tracker("fay")
-        assert await store.retrieve("fay") is not None
+        assert store._stored_count(DialogueStateTracker("fay", DOMAIN.slots)) == 0
+        await FailSafeTrackerStore(other).get_or_create_tracker("fay")  # another server
+        assert await store.retrieve("fay") is not None  # found now: forgotten
         assert store._absent == set()
-        assert store.stored_events(store.init_tracker("fay")) is None
+        assert store._stored_count(DialogueStateTracker("fay", DOMAIN.slots)) is None
 
     asyncio.run(run())
 
