@@ -8,10 +8,12 @@ scratch queue) and rendering. Latency is per HTTP request; messages per second i
 answered over the wall time, at each number of concurrent senders. CPU per message is the whole
 machine's busy CPU time during a level (every process: Rasa, the action server, the databases,
 this client) over the messages answered: with the number of cores it says how many messages a
-second the machine could make at that cost. Every request opens its own
-connection, as webhook deliveries from many customers do: with kept-alive connections the kernel
-pins each sender to one Sanic worker when it connects, and a run with several workers measured
-the luck of that draw (8 senders: 38 to 65 messages/s on the same set-up).
+second the machine could make at that cost.
+
+Every request opens its own connection, as webhook deliveries from many customers do: with
+kept-alive connections the kernel pins each sender to one Sanic worker when it connects, and a run
+with several workers measured the luck of that draw (8 senders: 38 to 65 messages/s on the same
+set-up).
 
 Without `--url` the benchmark starts the action server and `rasa run` the way `afterhours run`
 does, on free loopback ports, with a scratch queue and tracker database, and stops them after.
