@@ -11,7 +11,8 @@ knows from that lookup that nothing is stored, so the empty save costs nothing.
 
 Remembering is safe across processes because Rasa holds the conversation's lock (the lock store)
 from loading the tracker to saving it: no other worker writes that conversation in between. The
-memory is per tracker object, dropped with the object.
+memory is per tracker object, dropped with the object; a lookup that found nothing is forgotten
+once this store writes the conversation or finds it.
 
 Configure it in `endpoints.yml` with the settings of Rasa's `SQL` store and
 `type: bot.tracker_store.LeanSQLTrackerStore`.
@@ -43,11 +44,11 @@ class LeanSQLTrackerStore(SQLTrackerStore):
         # Rasa creates and saves their tracker next.
         self._absent: set[str] = set()
 
-    def _remember(self, tracker: DialogueStateTracker, stored: int | None = None) -> None:
+    def _remember(self, tracker: DialogueStateTracker) -> None:
         key = id(tracker)
         self._stored[key] = (
             weakref.ref(tracker, lambda _: self._stored.pop(key, None)),
-            len(tracker.events) if stored is None else stored,
+            len(tracker.events),
         )
 
     def stored_events(self, tracker: DialogueStateTracker) -> int | None:
