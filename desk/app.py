@@ -48,6 +48,7 @@ from handoff.queue import (
     TicketClosed,
     TicketNotFound,
 )
+from handoff.transcript import customer_label as mask_customer
 
 __all__ = ["COOKIE", "Desk", "create_app"]
 
@@ -189,10 +190,8 @@ def _templates(desk: Desk) -> Environment:
         return moment.astimezone(zone).strftime(fmt) if moment else "—"
 
     def customer_label(ticket: Ticket) -> str:
-        # A phone number is personal data: show its end only.
-        if ticket.channel == "sms" and len(ticket.customer) > 4:
-            return "…" + ticket.customer[-3:]
-        return ticket.customer
+        # A phone number is personal data: show its end only (one rule for desk, CLI and logs).
+        return mask_customer(ticket.channel, ticket.customer)
 
     def last_customer_text(ticket: Ticket) -> str:
         last = next((e for e in reversed(ticket.transcript) if e.author == "customer"), None)

@@ -7,10 +7,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["AUTHORS", "Entry", "mask"]
+__all__ = ["AUTHORS", "Entry", "customer_label", "mask"]
 
 #: Who may write a transcript line.
 AUTHORS: tuple[str, ...] = ("customer", "bot", "agent")
+
+
+def customer_label(channel: str, customer: str) -> str:
+    """How a customer is shown outside a reveal (desk, ``afterhours queue``, log lines).
+
+    A phone number (the SMS channel's customer) is personal data: only its last three digits
+    are shown, enough for an agent to tell two customers apart. Handles and chat ids are shown
+    as they are.
+
+    Args:
+        channel: ``"sms"``, ``"telegram"``, ``"x"``, ``"rest"`` ...
+        customer: The customer as the channel knows them (for SMS an E.164 number).
+
+    Returns:
+        ``"…678"`` for ``("sms", "+351912345678")``; the customer unchanged otherwise.
+    """
+    if channel == "sms" and len(customer) > 4:
+        return "…" + customer[-3:]
+    return customer
 
 
 def _span_bounds(span: Mapping[str, Any], length: int) -> tuple[int, int, str] | None:
