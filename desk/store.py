@@ -23,6 +23,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from desk.lockout import (
+    LOCKOUT_AFTER,
+    LOCKOUT_FOR,
+    clear_on_success,
+    lock_if_spent,
+    reserve_attempt,
+)
 from desk.models import (
     ROLES,
     Agent,
@@ -45,10 +52,6 @@ __all__ = [
     "SignedIn",
 ]
 
-#: Failed sign-ins in a row that lock an account ...
-LOCKOUT_AFTER = 5
-#: ... for this long.
-LOCKOUT_FOR = dt.timedelta(minutes=15)
 #: A session ends after this long without a request ...
 SESSION_IDLE = dt.timedelta(hours=2)
 #: ... and after this long in any case (one working day).
@@ -209,7 +212,14 @@ class DeskStore:
     def authenticate(self, username: str, password: str, now: dt.datetime | None = None) -> SignIn:
         """Check a sign-in; count failures and lock the account after :data:`LOCKOUT_AFTER`.
 
-        A locked account is refused even with the right password until the lock ends.
+        A locked account is refused even with the right password until the lock ends. Guesses
+        made at once count like guesses made one after another, across desk processes: before
+        its password is checked, an attempt takes one of the account's :data:`LOCKOUT_AFTER`
+        slots in the database (:mod:`desk.lockout`), so at most that many checks are ever
+        in flight or failed before the account locks. A slot is given back only by a success;
+        a check that never finishes (a killed process) counts as a failure. When a check fails
+        and every slot is taken, the account locks, so a right password still in flight then is
+        refused: with guesses in parallel the lock errs on the side of the account.
 
         Args:
             username: As typed.
@@ -221,23 +231,28 @@ class DeskStore:
         """
         at = _utc(now)
         with self._transaction() as session:
-            agent = session.execute(
-                select(Agent).where(Agent.username == (username or "").strip().lower())
+            agent_id = session.execute(
+                select(Agent.id).where(
+                    Agent.username == (username or "").strip().lower(), Agent.active.is_(True)
+                )
             ).scalar_one_or_none()
-            if agent is None or not agent.active:
-                self._verify(self._dummy_hash, password)
-                return SignIn("bad")
-            if agent.locked_until is not None and agent.locked_until > at:
+        if agent_id is None:
+            self._verify(self._dummy_hash, password)
+            return SignIn("bad")
+        with self._transaction() as session:
+            reserved = reserve_attempt(session, agent_id, at)
+        if reserved is None:
+            return SignIn("locked")
+        slot, stored = reserved
+        # The Argon2 check runs outside any transaction: it must not hold a database lock.
+        if not self._verify(stored, password):
+            with self._transaction() as session:
+                locked = lock_if_spent(session, agent_id, at)
+            return SignIn("locked" if locked else "bad")
+        with self._transaction() as session:
+            agent = clear_on_success(session, agent_id, slot, at)
+            if agent is None:
                 return SignIn("locked")
-            if not self._verify(agent.password_hash, password):
-                agent.failed_logins = (agent.failed_logins or 0) + 1
-                if agent.failed_logins >= LOCKOUT_AFTER:
-                    agent.locked_until = at + LOCKOUT_FOR
-                    agent.failed_logins = 0
-                    return SignIn("locked")
-                return SignIn("bad")
-            agent.failed_logins = 0
-            agent.locked_until = None
             if self.hasher.check_needs_rehash(agent.password_hash):
                 agent.password_hash = self.hasher.hash(password)
             return SignIn("ok", agent)
