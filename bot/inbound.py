@@ -62,3 +62,27 @@ class Inbound:
         if cleaned != self.text:
             value["raw_text"] = self.text
         return value
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as JSON, enough to rebuild it for a redelivery (the inbox stores it)."""
+        at = self.at if self.at.tzinfo else self.at.replace(tzinfo=timezone.utc)
+        return {
+            "channel": self.channel,
+            "sender": self.sender,
+            "text": self.text,
+            "public": self.public,
+            "at": at.astimezone(timezone.utc).isoformat(),
+            "platform": self.platform,
+        }
+
+    @classmethod
+    def from_dict(cls, value: dict[str, Any]) -> Inbound:
+        """Rebuilds a message stored by :meth:`to_dict`."""
+        return cls(
+            channel=value["channel"],
+            sender=value["sender"],
+            text=value["text"],
+            public=bool(value["public"]),
+            at=datetime.fromisoformat(value["at"]),
+            platform=value.get("platform"),
+        )

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -30,6 +31,10 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
+
+from bot import turns
+
+logger = logging.getLogger(__name__)
 
 
 class LeanSQLTrackerStore(SQLTrackerStore):
@@ -86,22 +91,49 @@ class LeanSQLTrackerStore(SQLTrackerStore):
         return itertools.islice(tracker.events, stored, None)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
-        """Inserts the tracker's events that are not in the table yet, in one statement."""
+        """Inserts the tracker's events that are not in the table yet, in one statement.
+
+        When a connector watches the turn (:mod:`bot.turns`), reports on it: a turn in which a
+        custom action lost its events (the action server failed) is not stored, so that the
+        connector processes the message again from the same tracker.
+        """
         await self.stream_events(tracker)
+        turn = turns.current()
+        if turn is not None:
+            # The turn's last save decides: committed stays False if the database fails below.
+            turn.reported, turn.committed = True, False
         if self._stored_count(tracker) == len(tracker.events):
             # Nothing new (a new conversation's empty tracker): no session, no query.
             self._remember(tracker)
+            if turn is not None:
+                turn.committed = True
             return
         with self.session_scope() as session:
-            rows = [
-                self._row(tracker.sender_id, event)
-                for event in self._additional_events(session, tracker)
-            ]
+            new_events = list(self._additional_events(session, tracker))
+            if turn is not None:
+                turn.lost = turns.lost_actions(new_events, self._custom_actions())
+                if turn.lost:
+                    logger.warning(
+                        "%s lost its events (action server failed): turn of message %s not "
+                        "stored, to be processed again",
+                        ", ".join(turn.lost),
+                        turn.message_id,
+                    )
+                    return
+            rows = [self._row(tracker.sender_id, event) for event in new_events]
             if rows:
                 session.execute(self.SQLEvent.__table__.insert(), rows)
                 session.commit()
                 self._absent.discard(tracker.sender_id)
+            if turn is not None:
+                turn.committed = True
         self._remember(tracker)
+
+    def _custom_actions(self) -> list[str]:
+        """The domain's custom actions (run by the action server), not its responses."""
+        if self.domain is None:
+            return []
+        return [name for name in self.domain.user_actions if not name.startswith("utter_")]
 
     @staticmethod
     def _row(sender_id: str, event: Event) -> dict[str, Any]:

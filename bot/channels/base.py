@@ -22,12 +22,10 @@ Connectors subclass :class:`ChannelConnector` (input) and :class:`ConnectorOutpu
 from __future__ import annotations
 
 import asyncio
-import base64
 import datetime as dt
-import hashlib
-import hmac
-import json
 import logging
+import random
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
@@ -36,15 +34,30 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import turns
 from bot.channels.config import Secret
 from bot.channels.inbox import Inbox
 from bot.channels.output import RenderingOutputChannel, Reply
+from bot.channels.tasks import TaskSet
+from bot.channels.verify import (
+    DEFAULT_MAX_BODY_BYTES,
+    Rejected,
+    check_size,
+    parse_json_object,
+    protect_secrets,
+    redact,
+    reveal,
+    secrets_match,
+    signature_matches,
+)
+from bot.channels.workers import ReplyLedger, process_owner
 from bot.inbound import Inbound, clean_text
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_REDELIVER_EVERY",
     "ChannelConnector",
     "ConnectorOutput",
     "DeliveryError",
@@ -61,12 +74,17 @@ __all__ = [
     "signature_matches",
 ]
 
-#: Larger webhook bodies are refused (413): no platform sends one message this big.
-DEFAULT_MAX_BODY_BYTES = 256 * 1024
-#: How long an attempt may run before the entry counts as abandoned and is redelivered.
+#: How long an attempt may run before the entry counts as abandoned and is redelivered (an
+#: attempt whose process stopped beating is abandoned sooner: see bot/channels/workers.py).
 DEFAULT_REDELIVER_AFTER = 120.0
-#: How often recorded-but-unfinished entries are looked for after start-up.
-DEFAULT_REDELIVER_EVERY = 60.0
+#: How often entries due for another attempt are looked for (a cheap indexed query).
+DEFAULT_REDELIVER_EVERY = 2.0
+#: How often this process beats and renews the leases of the messages it holds.
+HEARTBEAT_SECONDS = 2.0
+#: After a server the bot depends on failed, how long new attempts wait (with some jitter).
+PAUSE_SECONDS = 2.0
+#: Exponential backoff of a message that failed by the bot's own fault: 2, 4, 8, ... s.
+ERROR_BACKOFF_SECONDS = 2.0
 #: Messages processed at once per channel. Rasa's work is mostly CPU in the server's event loop:
 #: more in flight adds no throughput, only delays the webhooks' acknowledgements.
 DEFAULT_MAX_IN_FLIGHT = 8
@@ -76,147 +94,12 @@ STOP_GRACE_SECONDS = 10.0
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
 
 
-class Rejected(Exception):
-    """A webhook request refused: the HTTP status and a reason safe to log."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        """Builds the rejection.
-
-        Args:
-            status: 400 malformed, 403 forged, 413 too large, ...
-            reason: Why, in a few words; never a secret or a header's value.
-        """
-        super().__init__(f"{status} {reason}")
-        self.status = status
-        self.reason = reason
-
-
 class DeliveryError(RuntimeError):
     """A reply could not be sent after the transient-error retries (the message is redelivered)."""
 
 
-def reveal(value: Secret | str | None) -> str:
-    """The plain value of a secret option (tests may pass plain strings)."""
-    if value is None:
-        return ""
-    return value.reveal() if isinstance(value, Secret) else str(value)
-
-
-_PROTECTED: set[str] = set()
-_FACTORY_INSTALLED = False
-
-
-def protect_secrets(*values: Secret | str | None) -> None:
-    """Makes sure the given secrets never reach a log line, whoever logs them.
-
-    Every log record created afterwards has these values replaced by ``***`` (libraries log
-    request URLs, and Telegram's URLs contain the bot token). Called by each connector when it
-    is configured; nothing happens at import.
-    """
-    global _FACTORY_INSTALLED
-    for value in values:
-        plain = reveal(value)
-        if len(plain) >= 6:  # a short value would redact ordinary words
-            _PROTECTED.add(plain)
-    if _FACTORY_INSTALLED or not _PROTECTED:
-        return
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is the logging module's business
-            return record
-        if any(secret in message for secret in _PROTECTED):
-            record.msg, record.args = redact(message), ()
-        return record
-
-    logging.setLogRecordFactory(factory)
-    _FACTORY_INSTALLED = True
-
-
-def redact(text: str) -> str:
-    """``text`` with every protected secret replaced by ``***``."""
-    for secret in _PROTECTED:
-        text = text.replace(secret, "***")
-    return text
-
-
-def secrets_match(given: str | None, expected: Secret | str | None) -> bool:
-    """Compares a presented secret with the expected one in constant time.
-
-    Args:
-        given: What the request carried (a header's value), or None.
-        expected: The configured secret.
-
-    Returns:
-        False when either is missing or empty, or when they differ.
-    """
-    wanted = reveal(expected)
-    if not given or not wanted:
-        return False
-    return hmac.compare_digest(given.encode("utf-8"), wanted.encode("utf-8"))
-
-
-def signature_matches(
-    given: str | None,
-    key: Secret | str,
-    message: bytes,
-    *,
-    digest: str = "sha256",
-    encoding: str = "base64",
-    prefix: str = "",
-) -> bool:
-    """Checks an HMAC signature header in constant time.
-
-    Args:
-        given: The header's value, e.g. ``sha256=...``.
-        key: The signing secret.
-        message: The signed bytes (usually the raw body).
-        digest: The hash ("sha256", "sha1").
-        encoding: How the platform writes the MAC: "base64" or "hex".
-        prefix: Text before the MAC (``"sha256="`` on X).
-
-    Returns:
-        True when the signature is the expected one.
-    """
-    secret = reveal(key)
-    if not given or not secret:
-        return False
-    mac = hmac.new(secret.encode("utf-8"), message, getattr(hashlib, digest)).digest()
-    expected = prefix + (base64.b64encode(mac).decode() if encoding == "base64" else mac.hex())
-    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
-
-
-def check_size(request: Request, limit: int) -> None:
-    """Refuses a body over ``limit`` bytes.
-
-    Raises:
-        Rejected: 413, by the declared length or the body actually read.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Rejected(413, f"body of {declared} bytes is over the {limit}-byte limit")
-    if len(request.body or b"") > limit:
-        raise Rejected(413, f"body of {len(request.body)} bytes is over the {limit}-byte limit")
-
-
-def parse_json_object(body: bytes | None) -> dict[str, Any]:
-    """Parses a webhook's JSON body.
-
-    Raises:
-        Rejected: 400 when it is empty, not UTF-8 JSON, or not an object.
-    """
-    if not body:
-        raise Rejected(400, "empty body")
-    try:
-        value = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise Rejected(400, f"malformed JSON ({type(error).__name__})") from error
-    if not isinstance(value, dict):
-        raise Rejected(400, "JSON body is not an object")
-    return value
+class NotDurable(RuntimeError):
+    """Rasa finished a message whose effect is not stored (a failed action, a refused save)."""
 
 
 def recipient_of(recipient_id: str, channel: str) -> str:
@@ -225,39 +108,16 @@ def recipient_of(recipient_id: str, channel: str) -> str:
     return recipient_id[len(prefix) :] if recipient_id.startswith(prefix) else recipient_id
 
 
-class TaskSet:
-    """Background tasks kept referenced until they finish (asyncio keeps only weak ones)."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coroutine: Coroutine[Any, Any, Any], name: str | None = None) -> asyncio.Task:
-        """Starts ``coroutine`` as a task and keeps it until it is done."""
-        task = asyncio.get_running_loop().create_task(coroutine, name=name)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    async def drain(self, timeout: float) -> None:
-        """Waits up to ``timeout`` seconds for the tasks, then cancels those still running."""
-        if not self._tasks:
-            return
-        _done, running = await asyncio.wait(set(self._tasks), timeout=timeout)
-        for task in running:
-            task.cancel()
-        if running:
-            await asyncio.gather(*running, return_exceptions=True)
-
-
 class ConnectorOutput(RenderingOutputChannel):
     """A connector's output channel: renders (see RenderingOutputChannel), then ``deliver``.
 
     Keeps what it sent and what it could not send and why (the customer blocked the bot, the
     number opted out): the inbox entry records it. Transient failures raise
     :class:`DeliveryError` after retrying, so the message is redelivered.
+
+    Replies to an inbound message are numbered in the order the bot says them; once bound to the
+    message's inbox entry (:meth:`bind`), each reply is recorded in the reply ledger as soon as
+    the platform took it, and a reply an earlier attempt already sent is skipped.
     """
 
     def __init__(self, channel: str, *, public: bool, handle: str | None) -> None:
@@ -265,11 +125,40 @@ class ConnectorOutput(RenderingOutputChannel):
         super().__init__(channel, public=public, handle=handle)
         self.sent: list[Reply] = []
         self.undelivered: list[str] = []
+        self.skipped = 0
+        self._ledger: ReplyLedger | None = None
+        self._entry_id: int | None = None
+        self._already_sent: set[int] = set()
+        self._next_index = 0
 
     @classmethod
     def name(cls) -> str:
         """Subclasses return their channel's name."""
         return "connector"
+
+    def bind(self, ledger: ReplyLedger, entry_id: int, already_sent: set[int]) -> None:
+        """Ties the replies to an inbox entry: ``already_sent`` are the indexes to skip."""
+        self._ledger, self._entry_id, self._already_sent = ledger, entry_id, set(already_sent)
+
+    async def emit(self, recipient_id: str, reply: Reply) -> None:
+        """Delivers one reply unless an earlier attempt did; records it once the platform took it.
+
+        A reply that could not be delivered for good (opted out, blocked) is recorded too: it
+        is not tried again. One that failed for now raises and stays unrecorded.
+        """
+        index, self._next_index = self._next_index, self._next_index + 1
+        if index in self._already_sent:
+            self.skipped += 1
+            logger.info(
+                "%s: reply %s of message %s was sent before; not sent again",
+                self.channel,
+                index,
+                self._entry_id,
+            )
+            return
+        await self.deliver(recipient_id, reply)
+        if self._ledger is not None and self._entry_id is not None:
+            await asyncio.to_thread(self._ledger.record, self._entry_id, index)
 
 
 class ChannelConnector(InputChannel):
@@ -318,6 +207,8 @@ class ChannelConnector(InputChannel):
         self._loops = TaskSet()  # long-running: redelivery sweep, pollers
         self._on_new_message: OnNewMessage | None = None
         self._app: Any = None
+        # Until when (monotonic) new attempts wait: a server the bot depends on just failed.
+        self._paused_until = 0.0
 
     @classmethod
     def name(cls) -> str:
@@ -412,7 +303,7 @@ class ChannelConnector(InputChannel):
         """
         inbox = await self.inbox()
         entry_id = await asyncio.to_thread(
-            inbox.record, self.channel, str(platform_id), inbound, payload
+            inbox.record, self.channel, str(platform_id), inbound, payload, process_owner()
         )
         if entry_id is None:
             logger.info("%s: dropped duplicate delivery %s", self.channel, platform_id)
@@ -441,26 +332,116 @@ class ChannelConnector(InputChannel):
 
         return self.tasks.spawn(tracked(), name=f"{self.channel}-{entry_id}")
 
-    async def process(self, entry_id: int, inbound: Inbound, on_new_message: OnNewMessage) -> None:
-        """Hands one recorded message to Rasa and marks the entry done or failed."""
+    async def process(
+        self,
+        entry_id: int,
+        inbound: Inbound,
+        on_new_message: OnNewMessage,
+        *,
+        redelivery: bool = False,
+    ) -> None:
+        """Hands one recorded message to Rasa; marks the entry done only once its effect is stored.
+
+        Done means: Rasa's turn is in the tracker store with every custom action's events (the
+        tracker store reports on the turn, see :mod:`bot.turns`), and every reply went out or
+        was refused for good. Otherwise the entry is marked failed and redelivered: soon when a
+        server the bot depends on failed (and new attempts pause briefly meanwhile), with a
+        growing backoff when the bot itself failed.
+
+        Args:
+            entry_id: The inbox entry.
+            inbound: The message.
+            on_new_message: Rasa's handler.
+            redelivery: An earlier attempt may have gone some way: skip the replies it sent,
+                and finish at once if it had stored the whole turn.
+        """
         inbox = await self.inbox()
         output = self.output_for(inbound)
-        message = self.user_message(inbound, output, f"{self.channel}-{entry_id}")
+        message_id = f"{self.channel}-{entry_id}"
+        message = self.user_message(inbound, output, message_id)
         try:
             async with self._slots():
-                await on_new_message(message)
+                if self.paused():
+                    await self._give_back(inbox, entry_id)
+                    return
+                if redelivery:
+                    if await self._already_stored(inbound.conversation_id, message_id):
+                        await asyncio.to_thread(
+                            inbox.mark_done, entry_id, "stored by an earlier attempt"
+                        )
+                        return
+                    if isinstance(output, ConnectorOutput):
+                        sent = await asyncio.to_thread(inbox.replies.sent, entry_id)
+                        output.bind(inbox.replies, entry_id, sent)
+                elif isinstance(output, ConnectorOutput):
+                    output.bind(inbox.replies, entry_id, set())
+                with turns.watching(message_id) as turn:
+                    await on_new_message(message)
+                if turn.problem:
+                    raise NotDurable(turn.problem)
         except asyncio.CancelledError:
             # The server is stopping: the entry stays "received" and is redelivered later.
             raise
+        except (NotDurable, DeliveryError) as error:
+            self.pause()
+            logger.warning(
+                "%s: message %s not finished (%s); retried soon",
+                self.channel,
+                entry_id,
+                redact(str(error)),
+            )
+            await asyncio.to_thread(
+                inbox.mark_failed, entry_id, redact(f"{type(error).__name__}: {error}"),
+                retry_in=self._jittered(PAUSE_SECONDS), transient=True,
+            )  # fmt: skip
+            return
         except Exception as error:  # noqa: BLE001 - recorded, redelivered later
             logger.exception("%s: message %s failed, to be redelivered", self.channel, entry_id)
+            entry = await asyncio.to_thread(inbox.get, entry_id)
+            backoff = ERROR_BACKOFF_SECONDS * 2 ** (entry.errors if entry else 0)
             await asyncio.to_thread(
-                inbox.mark_failed, entry_id, redact(f"{type(error).__name__}: {error}")
-            )
+                inbox.mark_failed, entry_id, redact(f"{type(error).__name__}: {error}"),
+                retry_in=self._jittered(backoff),
+            )  # fmt: skip
             return
         undelivered = getattr(output, "undelivered", None)
         note = redact("; ".join(undelivered)) if undelivered else None
         await asyncio.to_thread(inbox.mark_done, entry_id, note)
+
+    @staticmethod
+    def _jittered(seconds: float) -> float:
+        """``seconds`` plus up to half again: servers retrying together do not move in step."""
+        return seconds * (1.0 + random.random() / 2)  # noqa: S311 - not for security
+
+    def pause(self) -> None:
+        """Holds new attempts back for a moment: a server the bot depends on just failed."""
+        self._paused_until = time.monotonic() + self._jittered(PAUSE_SECONDS)
+
+    def paused(self) -> bool:
+        """Whether new attempts are being held back (see :meth:`pause`)."""
+        return time.monotonic() < self._paused_until
+
+    async def _give_back(self, inbox: Inbox, entry_id: int) -> None:
+        """Returns an entry untried while paused: it is taken again when the pause ends."""
+        await asyncio.to_thread(
+            inbox.mark_failed, entry_id, "waiting: a server the bot needs just failed",
+            retry_in=max(0.1, self._paused_until - time.monotonic()), transient=True, ran=False,
+        )  # fmt: skip
+
+    async def _already_stored(self, conversation_id: str, message_id: str) -> bool:
+        """Whether the tracker store holds this message's turn (an attempt died after saving)."""
+        agent = getattr(getattr(self._app, "ctx", None), "agent", None)
+        store = getattr(agent, "tracker_store", None)
+        if store is None:
+            return False
+        tracker = await store.retrieve_full_tracker(conversation_id)
+        if tracker is None:
+            return False
+        return any(
+            getattr(event, "message_id", None) == message_id
+            for event in tracker.events
+            if event.type_name == "user"
+        )
 
     async def finish(self, entry_id: int, note: str | None = None) -> None:
         """Marks an entry done without Rasa (a keyword, an ignored kind of message)."""
@@ -470,31 +451,40 @@ class ChannelConnector(InputChannel):
     # -- start, stop, redelivery -------------------------------------------------------------
 
     async def redeliver(self, on_new_message: OnNewMessage, older_than: dt.timedelta) -> int:
-        """Processes again the entries recorded but never finished.
+        """Processes again the entries due for another attempt, all of them.
+
+        Due: failed ones whose retry time has come, and unfinished ones whose attempt was
+        abandoned (its lease ran out, or its process stopped beating). Nothing is taken while
+        new attempts are paused.
 
         Args:
             on_new_message: Rasa's handler.
-            older_than: How old the latest attempt must be (the lease).
+            older_than: How old an unfinished attempt must be (the lease).
 
         Returns:
             How many entries were taken (each claimed first, so two servers never share one).
         """
         inbox = await self.inbox()
-        entries = await asyncio.to_thread(inbox.pending, older_than, channel=self.channel)
+        owner = process_owner()
         taken = 0
-        for entry in entries:
-            if entry.id in self._in_flight:
-                continue
-            if not await asyncio.to_thread(inbox.claim, entry.id, older_than):
-                continue
-            taken += 1
-            logger.info(
-                "%s: redelivering message %s (attempt %s)",
-                self.channel,
-                entry.id,
-                entry.attempts + 1,
-            )
-            await self.redeliver_entry(entry.id, entry.inbound, entry.payload, on_new_message)
+        while not self.paused():
+            entries = await asyncio.to_thread(inbox.pending, older_than, channel=self.channel)
+            fresh = [entry for entry in entries if entry.id not in self._in_flight]
+            claimed = 0
+            for entry in fresh:
+                if not await asyncio.to_thread(inbox.claim, entry.id, older_than, owner):
+                    continue
+                claimed += 1
+                logger.info(
+                    "%s: redelivering message %s (attempt %s)",
+                    self.channel,
+                    entry.id,
+                    entry.attempts + 1,
+                )
+                await self.redeliver_entry(entry.id, entry.inbound, entry.payload, on_new_message)
+            taken += claimed
+            if claimed == 0 or len(entries) < 500:
+                break
         return taken
 
     async def redeliver_entry(
@@ -505,7 +495,7 @@ class ChannelConnector(InputChannel):
         on_new_message: OnNewMessage,
     ) -> None:
         """Processes one redelivered entry; connectors with keywords override it."""
-        self.spawn_entry(entry_id, self.process(entry_id, inbound, on_new_message))
+        self.spawn_entry(entry_id, self.process(entry_id, inbound, on_new_message, redelivery=True))
 
     def _agent_ready(self) -> bool:
         agent = getattr(getattr(self._app, "ctx", None), "agent", None)
@@ -527,25 +517,27 @@ class ChannelConnector(InputChannel):
             await asyncio.sleep(self.redeliver_every if self.redeliver_every > 0 else 1.0)
 
     async def _renewal_loop(self) -> None:
-        every = max(0.5, self.redeliver_after.total_seconds() / 3)
+        """Beats for this process, and renews the leases of the messages it holds."""
         while True:
-            await asyncio.sleep(every)
-            if not self._in_flight:
-                continue
             try:
                 inbox = await self.inbox()
-                await asyncio.to_thread(inbox.renew, sorted(self._in_flight))
+                await asyncio.to_thread(inbox.workers.beat, process_owner())
+                if self._in_flight:
+                    await asyncio.to_thread(inbox.renew, sorted(self._in_flight))
+                await asyncio.to_thread(inbox.workers.reap, inbox.stale_after * 4)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - retried at the next tick
-                logger.exception(
-                    "%s: could not renew the leases of messages in flight", self.channel
-                )
+                logger.exception("%s: could not beat or renew leases", self.channel)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def start(self, app: Any) -> None:
         """Opens the inbox, runs :meth:`on_start`, starts the redelivery sweep."""
         self._app = app
-        await self.inbox()
+        inbox = await self.inbox()
+        # Beat before taking anything: an owner that never beat counts as gone.
+        await asyncio.to_thread(inbox.workers.beat, process_owner())
+        await asyncio.to_thread(inbox.workers.reap, inbox.stale_after * 4)
         await self.on_start(app)
         if self._on_new_message is not None:
             self._loops.spawn(
@@ -559,6 +551,11 @@ class ChannelConnector(InputChannel):
         await self._loops.drain(0)
         await self.tasks.drain(STOP_GRACE_SECONDS)
         await self.on_stop(app)
+        if self._inbox is not None:
+            try:  # what this process leaves unfinished is free for the others at once
+                await asyncio.to_thread(self._inbox.workers.leave, process_owner())
+            except Exception:  # noqa: BLE001 - a stopping server must stop
+                logger.warning("%s: could not sign off from the inbox", self.channel)
         if self._inbox is not None and self._owns_inbox:
             self._inbox.dispose()
             self._inbox = None

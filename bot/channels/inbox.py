@@ -21,31 +21,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    Boolean,
-    CheckConstraint,
-    Column,
-    DateTime,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Table, and_, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from bot.channels.schema import (
+    channel_cursors,
+    channel_inbox,
+    channel_opt_outs,
+    channel_workers,
+    metadata,
+)
+from bot.channels.workers import ReplyLedger, Workers
 from bot.inbound import Inbound
 from handoff.db import make_engine, upgrade
 
 __all__ = [
+    "DEFAULT_MAX_ERRORS",
     "DONE",
     "FAILED",
     "MIGRATIONS_DIR",
@@ -54,8 +46,6 @@ __all__ = [
     "Inbox",
     "InboxEntry",
     "OptOut",
-    "inbound_from_dict",
-    "inbound_to_dict",
     "metadata",
     "migrate",
 ]
@@ -69,57 +59,13 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "channels_alembic_version"
 # Serialises concurrent migrations of several servers on one PostgreSQL ("chan").
 _PG_MIGRATION_LOCK_KEY = 0x6368616E
-#: After this many attempts an entry is no longer redelivered (it stays, failed, for a person).
-DEFAULT_MAX_ATTEMPTS = 5
+#: After this many failures of the bot itself an entry is no longer redelivered (it stays,
+#: failed, for a person). A server the bot depends on being down does not count.
+DEFAULT_MAX_ERRORS = 5
+#: A process that has not beaten for this long is gone: its attempts are taken over.
+DEFAULT_STALE_AFTER = dt.timedelta(seconds=15)
 
 UTC = dt.timezone.utc
-
-metadata = MetaData(
-    naming_convention={
-        "pk": "pk_%(table_name)s",
-        "uq": "uq_%(table_name)s_%(column_0_name)s",
-        "ix": "ix_%(table_name)s_%(column_0_name)s",
-        "ck": "ck_%(table_name)s_%(constraint_name)s",
-    }
-)
-
-channel_inbox = Table(
-    "channel_inbox",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("channel", String(32), nullable=False),
-    Column("platform_id", String(255), nullable=False),
-    Column("conversation_id", String(255), nullable=False),
-    Column("payload", JSON, nullable=False),
-    Column("received_at", DateTime(timezone=True), nullable=False),
-    Column("status", String(16), nullable=False),
-    Column("attempts", Integer, nullable=False),
-    Column("attempted_at", DateTime(timezone=True), nullable=False),
-    Column("error", Text, nullable=True),
-    Column("processed_at", DateTime(timezone=True), nullable=True),
-    UniqueConstraint("channel", "platform_id", name="uq_channel_inbox_platform_id"),
-    CheckConstraint("status IN ('received', 'done', 'failed')", name="status"),
-)
-Index("ix_channel_inbox_pending", channel_inbox.c.status, channel_inbox.c.attempted_at)
-Index("ix_channel_inbox_conversation_id", channel_inbox.c.conversation_id)
-
-channel_cursors = Table(
-    "channel_cursors",
-    metadata,
-    Column("name", String(128), primary_key=True),
-    Column("value", Text, nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-)
-
-channel_opt_outs = Table(
-    "channel_opt_outs",
-    metadata,
-    Column("channel", String(32), primary_key=True),
-    Column("sender", String(255), primary_key=True),
-    Column("opted_out", Boolean, nullable=False),
-    Column("keyword", String(64), nullable=True),
-    Column("changed_at", DateTime(timezone=True), nullable=False),
-)
 
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
@@ -131,30 +77,6 @@ def _aware(value: dt.datetime | None) -> dt.datetime | None:
 
 def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def inbound_to_dict(inbound: Inbound) -> dict[str, Any]:
-    """The inbound message as JSON, enough to rebuild it for a redelivery."""
-    return {
-        "channel": inbound.channel,
-        "sender": inbound.sender,
-        "text": inbound.text,
-        "public": inbound.public,
-        "at": _utc(inbound.at).isoformat(),
-        "platform": inbound.platform,
-    }
-
-
-def inbound_from_dict(value: dict[str, Any]) -> Inbound:
-    """Rebuilds an inbound message stored by :func:`inbound_to_dict`."""
-    return Inbound(
-        channel=value["channel"],
-        sender=value["sender"],
-        text=value["text"],
-        public=bool(value["public"]),
-        at=dt.datetime.fromisoformat(value["at"]),
-        platform=value.get("platform"),
-    )
 
 
 @dataclass(frozen=True)
@@ -174,6 +96,8 @@ class InboxEntry:
         attempted_at: When the latest attempt started (the lease).
         error: Why the latest attempt failed, or a note on a done entry.
         processed_at: When it was marked done.
+        errors: Failures of the bot itself so far (see :meth:`Inbox.mark_failed`).
+        retry_at: When a failed entry may be tried again (None: when its lease lapses).
     """
 
     id: int
@@ -188,6 +112,8 @@ class InboxEntry:
     attempted_at: dt.datetime
     error: str | None
     processed_at: dt.datetime | None
+    errors: int = 0
+    retry_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -208,7 +134,7 @@ def _entry(row: Any) -> InboxEntry:
         channel=row.channel,
         platform_id=row.platform_id,
         conversation_id=row.conversation_id,
-        inbound=inbound_from_dict(stored["inbound"]),
+        inbound=Inbound.from_dict(stored["inbound"]),
         payload=stored.get("raw") or {},
         received_at=_aware(row.received_at) or dt.datetime.now(UTC),
         status=row.status,
@@ -216,6 +142,8 @@ def _entry(row: Any) -> InboxEntry:
         attempted_at=_aware(row.attempted_at) or dt.datetime.now(UTC),
         error=row.error,
         processed_at=_aware(row.processed_at),
+        errors=int(row.errors or 0),
+        retry_at=_aware(row.retry_at),
     )
 
 
@@ -295,6 +223,9 @@ class Inbox:
         """
         self.engine = engine
         self._clock = clock or (lambda: dt.datetime.now(UTC))
+        self.stale_after = DEFAULT_STALE_AFTER
+        self.workers = Workers(engine, self._now)
+        self.replies = ReplyLedger(engine, self._now)
 
     @classmethod
     def from_url(cls, url: str, migrate: bool = True) -> Inbox:
@@ -323,7 +254,12 @@ class Inbox:
     # -- the inbox ---------------------------------------------------------------------------
 
     def record(
-        self, channel: str, platform_id: str, inbound: Inbound, payload: dict[str, Any]
+        self,
+        channel: str,
+        platform_id: str,
+        inbound: Inbound,
+        payload: dict[str, Any],
+        owner: str | None = None,
     ) -> int | None:
         """Records a delivery before it is acknowledged; the first attempt starts now.
 
@@ -332,6 +268,8 @@ class Inbox:
             platform_id: The platform's id of the delivery (unique per channel).
             inbound: The message as it will be handed to Rasa.
             payload: What the platform delivered (JSON-serialisable).
+            owner: The process that will process it (see :mod:`bot.channels.workers`); its
+                death frees the entry at once. None: only the lease frees it.
 
         Returns:
             The new entry's id, or None when this platform id was recorded before (a
@@ -342,13 +280,16 @@ class Inbox:
             "channel": channel,
             "platform_id": str(platform_id),
             "conversation_id": inbound.conversation_id,
-            "payload": {"inbound": inbound_to_dict(inbound), "raw": payload},
+            "payload": {"inbound": inbound.to_dict(), "raw": payload},
             "received_at": now,
             "status": RECEIVED,
             "attempts": 1,
             "attempted_at": now,
             "error": None,
             "processed_at": None,
+            "owner": owner,
+            "retry_at": None,
+            "errors": 0,
         }
         with self._transaction() as connection:
             return _insert_ignoring_duplicate(connection, values)
@@ -364,78 +305,153 @@ class Inbox:
             connection.execute(
                 update(channel_inbox)
                 .where(channel_inbox.c.id == entry_id)
-                .values(status=DONE, processed_at=self._now(), error=note)
+                .values(status=DONE, processed_at=self._now(), error=note, owner=None)
             )
 
-    def mark_failed(self, entry_id: int, error: str) -> None:
+    def mark_failed(
+        self,
+        entry_id: int,
+        error: str,
+        *,
+        retry_in: float | None = None,
+        transient: bool = False,
+        ran: bool = True,
+    ) -> None:
         """Marks an attempt failed; the entry is redelivered later (see :meth:`pending`).
 
         Args:
             entry_id: The entry.
             error: Why (never a secret: an exception's type and message).
+            retry_in: Seconds until it may be tried again; None waits for the lease.
+            transient: A server the bot depends on failed (the action server, the tracker store,
+                the platform), not the bot itself: it does not count towards ``max_errors``.
+            ran: False when the attempt was given back without running (the connector knew
+                its dependencies were down): it does not count as an attempt either.
         """
+        values: dict[str, Any] = {
+            "status": FAILED,
+            "error": error[:2000],
+            "owner": None,
+            "retry_at": self._now() + dt.timedelta(seconds=retry_in) if retry_in else None,
+        }
+        if not transient:
+            values["errors"] = channel_inbox.c.errors + 1
+        if not ran:
+            values["attempts"] = channel_inbox.c.attempts - 1
         with self._transaction() as connection:
             connection.execute(
                 update(channel_inbox)
                 .where(channel_inbox.c.id == entry_id, channel_inbox.c.status != DONE)
-                .values(status=FAILED, error=error[:2000])
+                .values(**values)
             )
+
+    def _takeable(self, older_than: dt.timedelta, max_attempts: int | None, max_errors: int) -> Any:
+        """The condition an entry must meet to be taken for a new attempt, at this moment.
+
+        Failed entries once their retry time has come; entries still "received" once their
+        attempt is abandoned: its lease ran out, or the process that held it stopped beating.
+        """
+        now = self._now()
+        cutoff = now - older_than
+        live = select(channel_workers.c.owner).where(
+            channel_workers.c.heartbeat_at > now - self.stale_after
+        )
+        lapsed = channel_inbox.c.attempted_at <= cutoff
+        abandoned = and_(
+            channel_inbox.c.status == RECEIVED,
+            or_(
+                lapsed,
+                and_(channel_inbox.c.owner.isnot(None), channel_inbox.c.owner.notin_(live)),
+            ),
+        )
+        due = and_(
+            channel_inbox.c.status == FAILED,
+            or_(
+                and_(channel_inbox.c.retry_at.is_(None), lapsed),
+                channel_inbox.c.retry_at <= now,
+            ),
+        )
+        conditions = [or_(abandoned, due), channel_inbox.c.errors < max_errors]
+        if max_attempts is not None:
+            conditions.append(channel_inbox.c.attempts < max_attempts)
+        return and_(*conditions)
 
     def pending(
         self,
         older_than: dt.timedelta,
         *,
         channel: str | None = None,
-        limit: int = 100,
-        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+        limit: int | None = 500,
+        max_attempts: int | None = None,
+        max_errors: int = DEFAULT_MAX_ERRORS,
     ) -> list[InboxEntry]:
-        """Entries recorded but not done whose latest attempt started over ``older_than`` ago.
+        """Entries not done that may be taken for a new attempt now (see :meth:`_takeable`).
 
         Args:
-            older_than: How long an attempt may run before it counts as abandoned.
+            older_than: How long an attempt may run before it counts as abandoned (the lease;
+                an attempt whose process stopped beating is abandoned sooner).
             channel: Only this channel's entries.
-            limit: At most this many, oldest first.
-            max_attempts: Entries tried this often are left alone (they wait for a person).
+            limit: At most this many, oldest first (None: all).
+            max_attempts: Entries tried this often are left alone (None: no such limit).
+            max_errors: Entries that failed this often by the bot's own fault are left alone
+                (they wait for a person); a server being down is not the bot's fault.
 
         Returns:
             The entries, oldest first. Take each with :meth:`claim` before processing it.
         """
-        cutoff = self._now() - older_than
         query = (
             select(channel_inbox)
-            .where(
-                channel_inbox.c.status != DONE,
-                channel_inbox.c.attempted_at <= cutoff,
-                channel_inbox.c.attempts < max_attempts,
-            )
+            .where(channel_inbox.c.status != DONE)
+            .where(self._takeable(older_than, max_attempts, max_errors))
             .order_by(channel_inbox.c.id)
-            .limit(limit)
         )
+        if limit is not None:
+            query = query.limit(limit)
         if channel is not None:
             query = query.where(channel_inbox.c.channel == channel)
         with self._transaction() as connection:
             return [_entry(row) for row in connection.execute(query)]
 
-    def claim(self, entry_id: int, older_than: dt.timedelta) -> bool:
+    def claim(
+        self,
+        entry_id: int,
+        older_than: dt.timedelta,
+        owner: str | None = None,
+        *,
+        max_errors: int = DEFAULT_MAX_ERRORS,
+    ) -> bool:
         """Starts a new attempt on a pending entry, unless someone else just did.
+
+        Taking over an abandoned attempt counts as an error of the bot: a message that kills
+        the server every time is tried ``max_errors`` times, not for ever.
 
         Args:
             entry_id: The entry.
             older_than: The same lease as given to :meth:`pending`.
+            owner: The process taking it (see :meth:`record`).
+            max_errors: As for :meth:`pending`.
 
         Returns:
             True when this caller now owns the attempt.
         """
         now = self._now()
+        abandoned = case((channel_inbox.c.status == RECEIVED, 1), else_=0)
         with self._transaction() as connection:
             result = connection.execute(
                 update(channel_inbox)
                 .where(
                     channel_inbox.c.id == entry_id,
                     channel_inbox.c.status != DONE,
-                    channel_inbox.c.attempted_at <= now - older_than,
+                    self._takeable(older_than, None, max_errors),
                 )
-                .values(status=RECEIVED, attempts=channel_inbox.c.attempts + 1, attempted_at=now)
+                .values(
+                    status=RECEIVED,
+                    attempts=channel_inbox.c.attempts + 1,
+                    errors=channel_inbox.c.errors + abandoned,
+                    attempted_at=now,
+                    owner=owner,
+                    retry_at=None,
+                )
             )
             return result.rowcount == 1
 

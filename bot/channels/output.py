@@ -69,7 +69,11 @@ class RenderingOutputChannel(OutputChannel):
         for reply in render_reply(
             self.channel, text, public=self.visibility(kwargs), handle=self.handle
         ):
-            await self.deliver(recipient_id, reply)
+            await self.emit(recipient_id, reply)
+
+    async def emit(self, recipient_id: str, reply: Reply) -> None:
+        """Hands one rendered part on; connectors add their bookkeeping around ``deliver``."""
+        await self.deliver(recipient_id, reply)
 
     async def deliver(self, recipient_id: str, reply: Reply) -> None:
         """Sends one rendered part; connectors override this."""

@@ -232,10 +232,11 @@ def test_a_failed_message_is_redelivered_when_the_server_starts(inbox: Inbox) ->
     assert entry is not None and entry.status == FAILED
     assert entry.error == "RuntimeError: the model is not loaded yet"
 
-    # A restart: the pending entry is processed again, once.
-    second = DemoConnector(inbox=inbox, redeliver_after=0, redeliver_every=0)
+    # A restart: the pending entry is processed again, once, after its backoff (2-3 s).
+    assert entry.retry_at is not None and entry.errors == 1
+    second = DemoConnector(inbox=inbox, redeliver_after=0, redeliver_every=0.2)
     with ChannelHost(second, flaky) as host:
-        assert wait_until(lambda: inbox.counts()["done"] == 1)
+        assert wait_until(lambda: inbox.counts()["done"] == 1, timeout=10)
         host.wait_idle()
     entry = inbox.find("rest", "m2")
     assert entry is not None and (entry.status, entry.attempts) == (DONE, 2)

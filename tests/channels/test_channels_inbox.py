@@ -148,17 +148,86 @@ def test_a_claim_is_a_lease_only_one_caller_gets(inbox: Inbox, clock: Clock) -> 
     assert not inbox.claim(entry_id, lease)
 
 
-def test_entries_tried_too_often_wait_for_a_person(inbox: Inbox, clock: Clock) -> None:
+def test_entries_that_failed_too_often_wait_for_a_person(inbox: Inbox, clock: Clock) -> None:
     entry_id = inbox.record("telegram", "1", message(), {})
     assert entry_id is not None
     lease = dt.timedelta(seconds=1)
-    for _ in range(4):
+    inbox.mark_failed(entry_id, "boom", retry_in=1)
+    for _ in range(3):
         clock.advance(2)
         assert inbox.claim(entry_id, lease)
-        inbox.mark_failed(entry_id, "boom")
+        inbox.mark_failed(entry_id, "boom", retry_in=1)
     clock.advance(2)
-    assert inbox.pending(lease, max_attempts=5) == []
-    assert len(inbox.pending(lease, max_attempts=6)) == 1
+    assert inbox.get(entry_id).errors == 4  # type: ignore[union-attr]
+    assert inbox.pending(lease, max_attempts=4) == []  # an explicit cap on attempts holds
+    assert len(inbox.pending(lease)) == 1
+    assert inbox.claim(entry_id, lease)
+    inbox.mark_failed(entry_id, "boom", retry_in=1)
+    clock.advance(2)
+    assert inbox.pending(lease) == []  # five failures of the bot itself
+    assert not inbox.claim(entry_id, lease)
+
+
+def test_a_server_being_down_never_uses_up_the_attempts(inbox: Inbox, clock: Clock) -> None:
+    entry_id = inbox.record("sms", "1", message(), {})
+    assert entry_id is not None
+    for _ in range(20):
+        inbox.mark_failed(entry_id, "action server unreachable", retry_in=1, transient=True)
+        assert inbox.pending(dt.timedelta(hours=1)) == []  # not before its retry time
+        clock.advance(1)
+        assert inbox.claim(entry_id, dt.timedelta(hours=1))
+    entry = inbox.get(entry_id)
+    assert entry is not None and (entry.errors, entry.attempts) == (0, 21)
+    # Given back without running (the connector knew the server was down): not an attempt.
+    inbox.mark_failed(entry_id, "paused", retry_in=1, transient=True, ran=False)
+    assert inbox.get(entry_id).attempts == 20  # type: ignore[union-attr]
+
+
+def test_the_attempt_of_a_process_that_stopped_beating_is_free_before_its_lease(
+    inbox: Inbox, clock: Clock
+) -> None:
+    lease = dt.timedelta(seconds=120)
+    inbox.workers.beat("elsewhere:1:a")
+    mine = inbox.record("sms", "1", message(), {}, owner="elsewhere:1:a")
+    assert mine is not None
+    clock.advance(5)
+    assert inbox.pending(lease) == []  # its process still beats
+    assert not inbox.claim(mine, lease, owner="here:2:b")
+    clock.advance(11)  # 16 s without a beat
+    assert [e.id for e in inbox.pending(lease)] == [mine]
+    inbox.workers.beat("here:2:b")
+    assert inbox.claim(mine, lease, owner="here:2:b")
+    assert not inbox.claim(mine, lease, owner="there:3:c")  # held by a process that beats
+    entry = inbox.get(mine)
+    assert entry is not None and (entry.attempts, entry.errors) == (2, 1)
+
+
+def test_a_process_of_this_machine_that_is_gone_is_forgotten_at_once(
+    inbox: Inbox, clock: Clock
+) -> None:
+    import socket
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    dead = f"{socket.gethostname()}:{child.pid}:x"
+    inbox.workers.beat(dead)
+    inbox.workers.beat("elsewhere:1:a")
+    entry_id = inbox.record("sms", "1", message(), {}, owner=dead)
+    assert entry_id is not None
+    assert inbox.pending(dt.timedelta(seconds=120)) == []
+    assert inbox.workers.reap(dt.timedelta(hours=1)) == [dead]
+    assert [e.id for e in inbox.pending(dt.timedelta(seconds=120))] == [entry_id]
+
+
+def test_the_reply_ledger_is_idempotent(inbox: Inbox) -> None:
+    assert inbox.replies.sent(7) == set()
+    inbox.replies.record(7, 0)
+    inbox.replies.record(7, 0)
+    inbox.replies.record(7, 2)
+    assert inbox.replies.sent(7) == {0, 2}
+    assert inbox.replies.sent(8) == set()
 
 
 def test_cursors(inbox: Inbox, clock: Clock) -> None:
@@ -198,11 +267,18 @@ def test_migrating_twice_changes_nothing_and_shares_the_database_with_the_queue(
     inbox = Inbox.from_url(db_url)
     try:
         tables = set(inspect(inbox.engine).get_table_names())
-        assert {"channel_inbox", "channel_cursors", "channel_opt_outs", VERSION_TABLE} <= tables
+        assert {
+            "channel_inbox",
+            "channel_cursors",
+            "channel_opt_outs",
+            "channel_replies",
+            "channel_workers",
+            VERSION_TABLE,
+        } <= tables
         assert "handoff_tickets" in tables
         with inbox.engine.connect() as connection:
             versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-        assert versions == [("c0001",)]
+        assert versions == [("c0002",)]
     finally:
         inbox.dispose()
         queue.dispose()

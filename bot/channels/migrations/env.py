@@ -6,7 +6,8 @@
 
 from alembic import context
 
-from bot.channels.inbox import VERSION_TABLE, metadata
+from bot.channels.inbox import VERSION_TABLE
+from bot.channels.schema import metadata
 from handoff.db import run_alembic_env
 
 run_alembic_env(context, metadata, VERSION_TABLE, "CHANNELS_DATABASE_URL")

@@ -1,0 +1,106 @@
+"""The channels' tables: inbox, reply ledger, workers, cursors, opt-outs (their own Alembic tree).
+
+- ``channel_inbox``: every inbound message, recorded before it is acknowledged (see
+  :mod:`bot.channels.inbox`);
+- ``channel_replies``: which replies of an inbound message went out (entry id, reply index), so a
+  message processed again after a crash never sends a reply twice;
+- ``channel_workers``: the processes working on the inbox and their heartbeats, so the entries of
+  a process that died are taken over in seconds rather than after their lease;
+- ``channel_cursors`` and ``channel_opt_outs``: pollers' positions and SMS opt-outs.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+__all__ = [
+    "channel_cursors",
+    "channel_inbox",
+    "channel_opt_outs",
+    "channel_replies",
+    "channel_workers",
+    "metadata",
+]
+
+metadata = MetaData(
+    naming_convention={
+        "pk": "pk_%(table_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ix": "ix_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+channel_inbox = Table(
+    "channel_inbox",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("channel", String(32), nullable=False),
+    Column("platform_id", String(255), nullable=False),
+    Column("conversation_id", String(255), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("received_at", DateTime(timezone=True), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("attempted_at", DateTime(timezone=True), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("processed_at", DateTime(timezone=True), nullable=True),
+    # The process holding the current attempt (see channel_workers), and when a failed entry
+    # may be tried again.
+    Column("owner", String(128), nullable=True),
+    Column("retry_at", DateTime(timezone=True), nullable=True),
+    # Failures of the bot itself (not of a server it depends on): five and it waits for a person.
+    Column("errors", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("channel", "platform_id", name="uq_channel_inbox_platform_id"),
+    CheckConstraint("status IN ('received', 'done', 'failed')", name="status"),
+)
+Index("ix_channel_inbox_pending", channel_inbox.c.status, channel_inbox.c.attempted_at)
+Index("ix_channel_inbox_conversation_id", channel_inbox.c.conversation_id)
+
+channel_cursors = Table(
+    "channel_cursors",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+channel_opt_outs = Table(
+    "channel_opt_outs",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    Column("sender", String(255), primary_key=True),
+    Column("opted_out", Boolean, nullable=False),
+    Column("keyword", String(64), nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+
+channel_replies = Table(
+    "channel_replies",
+    metadata,
+    Column("entry_id", Integer, primary_key=True, autoincrement=False),
+    Column("idx", Integer, primary_key=True, autoincrement=False),
+    Column("sent_at", DateTime(timezone=True), nullable=False),
+)
+
+channel_workers = Table(
+    "channel_workers",
+    metadata,
+    Column("owner", String(128), primary_key=True),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
