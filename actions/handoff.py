@@ -69,7 +69,8 @@ def transcript_from(tracker: Tracker) -> list[Entry]:
                     text=event.get("text") or "",
                     personal_data=list(parse.get("personal_data") or []),
                     metadata={k: v for k, v in metadata.items() if k != "at"}
-                    | {"at": at.isoformat()},
+                    | {"at": at.isoformat()}
+                    | _message_id(event),
                 )
             )
         else:
@@ -83,6 +84,20 @@ def transcript_from(tracker: Tracker) -> list[Entry]:
                 )
             )
     return entries
+
+
+def _message_id(event: dict[str, Any]) -> dict[str, str]:
+    """The metadata naming the inbound message a transcript line came from, if it has an id."""
+    message_id = event.get("message_id")
+    return {"message_id": str(message_id)} if message_id else {}
+
+
+def latest_user_event(tracker: Tracker) -> dict[str, Any]:
+    """The customer's latest message as a tracker event (with its ``message_id``)."""
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            return dict(event)
+    return {}
 
 
 def holidays_skipped(brand: Brand, start: datetime, eta: datetime) -> list[date]:
@@ -224,7 +239,9 @@ class ActionAppendToTicket(Action):
             author="customer",
             text=latest.get("text") or "",
             personal_data=list(latest.get("personal_data") or []),
-            metadata={k: v for k, v in metadata.items() if k != "at"} | {"at": at.isoformat()},
+            metadata={k: v for k, v in metadata.items() if k != "at"}
+            | {"at": at.isoformat()}
+            | _message_id(latest_user_event(tracker)),
         )
         service = queue()
         ticket = service.get(int(ticket_id)) if ticket_id is not None else None
@@ -236,7 +253,14 @@ class ActionAppendToTicket(Action):
                 dispatcher, tracker, domain
             )
         extra_need = need_for(list(ticket.reasons) + (["emotional"] if emotion else []), emotion)
-        ticket = service.append(ticket.id, [entry], need=min(extra_need, ticket.need))
+        message_id = entry.metadata.get("message_id")
+        if message_id and any(
+            (line.meta or {}).get("message_id") == message_id for line in ticket.transcript
+        ):
+            # An earlier attempt at this message appended it, then its answer to Rasa was lost.
+            logger.info("Message %s is already on ticket %s", message_id, ticket.id)
+        else:
+            ticket = service.append(ticket.id, [entry], need=min(extra_need, ticket.need))
         triage = dict(tracker.get_slot("triage") or {})
         triage.update(
             decision="handoff",

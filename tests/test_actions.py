@@ -765,3 +765,55 @@ def test_utc_and_lisbon_agree_in_winter() -> None:
     # The expected strings above assume Lisbon is on UTC in November and December.
     assert FRIDAY_NIGHT.utcoffset() == timedelta(0)
     assert MONDAY_NIGHT.astimezone(timezone.utc).hour == 20
+
+
+# -- running again after a crash ------------------------------------------------------------------
+
+
+def test_an_append_run_again_for_the_same_message_adds_it_once(
+    queue: HandoffQueue, domain: dict[str, Any]
+) -> None:
+    """The action server appended, then died before Rasa got its answer: Rasa runs it again."""
+    _hand_off_first(queue, domain)
+    later = FRIDAY_NIGHT + timedelta(minutes=10)
+    tracker = _followup("any news?", later)
+    tracker.events[-1]["message_id"] = "sms-41"
+    first, _ = run(ActionAppendToTicket(), tracker, domain)
+    again, said = run(ActionAppendToTicket(), tracker, domain)
+    assert again == first and said == []
+    assert [text for _, text, _ in transcript_of(queue, 1)].count("any news?") == 1
+    assert queue.get(1).transcript[-1].meta["message_id"] == "sms-41"  # type: ignore[union-attr]
+
+
+def test_a_handoff_run_again_for_the_same_message_keeps_one_ticket_and_one_promise(
+    queue: HandoffQueue, domain: dict[str, Any]
+) -> None:
+    tracker = make_tracker(
+        text="My bill is wrong", at=FRIDAY_NIGHT, triage=handoff_triage(FRIDAY_NIGHT, ["private"])
+    )
+    first, said_first = run(ActionHandoff(), tracker, domain)
+    again, said_again = run(ActionHandoff(), tracker, domain)
+    assert again == first and said_again == said_first
+    assert len(queue.list_tickets(now=FRIDAY_NIGHT)) == 1
+    assert transcript_of(queue, 1) == [
+        ("customer", "My bill is wrong", []),
+        ("bot", PRIVATE_PROMISE_SATURDAY, []),
+    ]
+
+
+def test_every_custom_action_returns_an_event_when_it_succeeds(
+    queue: HandoffQueue, domain: dict[str, Any]
+) -> None:
+    """bot/turns.py reads "a custom action followed by none of its events" as a lost call."""
+    import yaml
+
+    listed = yaml.safe_load((REPO / "domain.yml").read_text(encoding="utf-8"))["actions"]
+    custom = {name for name in listed if not name.startswith("utter_")}
+    assert custom == {"action_handoff", "action_append_to_ticket"}
+    handed, _ = run(
+        ActionHandoff(),
+        make_tracker(text="hi", at=FRIDAY_NIGHT, triage=handoff_triage(FRIDAY_NIGHT, ["complex"])),
+        domain,
+    )
+    appended, _ = run(ActionAppendToTicket(), _followup("more", FRIDAY_NIGHT), domain)
+    assert handed and appended

@@ -240,3 +240,70 @@ def test_rasa_builds_it_from_the_endpoints(tmp_path: Path) -> None:
     store = create_tracker_store(read_endpoint_config(str(scratch), "tracker_store"), DOMAIN)
     assert isinstance(store, LeanSQLTrackerStore)
     assert store.engine.url.database == str(tmp_path / "t.db")
+
+
+ACTIONS_DOMAIN = Domain.from_yaml(
+    "slots:\n  language:\n    type: text\n    mappings: []\n"
+    "actions:\n  - action_handoff\n  - utter_greet\n"
+)
+
+
+def handoff_turn(message_id: str, *, lost: bool) -> list[Event]:
+    """A message whose custom action either returned its events or lost them."""
+    parse = {"intent": {"name": "complaint", "confidence": 0.9}, "text": "help"}
+    events: list[Event] = [
+        UserUttered("help", parse["intent"], parse_data=parse, message_id=message_id),
+        ActionExecuted("action_handoff"),
+    ]
+    if not lost:
+        events += [BotUttered("a person will answer"), SlotSet("language", "en")]
+    return events + [ActionExecuted("action_listen")]
+
+
+def test_a_turn_whose_action_lost_its_events_is_reported_and_not_stored(tmp_path: Path) -> None:
+    from bot import turns
+
+    store, url = sqlite_store(LeanSQLTrackerStore, tmp_path / "lost.db")
+    store.domain = ACTIONS_DOMAIN
+
+    async def handle(message_id: str, *, lost: bool) -> turns.Turn:
+        wrapped = FailSafeTrackerStore(store)
+        with turns.watching(message_id) as turn:
+            tracker = await wrapped.get_or_create_tracker("sms:+351910000000")
+            for event in handoff_turn(message_id, lost=lost):
+                tracker.update(event)
+            await wrapped.save(tracker)
+        return turn
+
+    failed = asyncio.run(handle("sms-1", lost=True))
+    assert failed.lost == ["action_handoff"] and not failed.committed
+    assert failed.problem == "action server failed: action_handoff lost its events"
+    # Only the new conversation's first action_listen: nothing of the turn, so the retry
+    # starts from the same tracker.
+    assert [row[1] for row in rows(url)] == ["action"]
+    again = asyncio.run(handle("sms-1", lost=False))
+    assert again.committed and again.lost == [] and again.problem is None
+    assert [row[1] for row in rows(url)] == ["action", "user", "action", "bot", "slot", "action"]
+
+
+def test_a_turn_the_database_refused_is_reported(tmp_path: Path) -> None:
+    from bot import turns
+
+    store, _url = sqlite_store(LeanSQLTrackerStore, tmp_path / "refused.db")
+    store.domain = ACTIONS_DOMAIN
+
+    async def handle() -> turns.Turn:
+        wrapped = FailSafeTrackerStore(store)
+        with turns.watching("sms-2") as turn:
+            tracker = await wrapped.get_or_create_tracker("sms:+351910000001")
+            for event in handoff_turn("sms-2", lost=False):
+                tracker.update(event)
+            store.engine.dispose()
+            store.engine.url = sa.engine.make_url("sqlite:////nonexistent/dir/x.db")
+            store.sessionmaker.configure(bind=sa.create_engine("sqlite:////nonexistent/x.db"))
+            await wrapped.save(tracker)  # Rasa's wrapper swallows the error
+        return turn
+
+    refused = asyncio.run(handle())
+    assert refused.reported and not refused.committed
+    assert refused.problem == "the tracker store did not store the turn"

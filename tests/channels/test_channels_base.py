@@ -264,3 +264,57 @@ def test_messages_waiting_for_a_slot_are_not_redelivered_meanwhile(inbox: Inbox)
     assert sorted(text for _, text in ListOutput.sent_all) == [f"m{n}" for n in range(5)]
     assert len(host.messages) == 5
     assert all(inbox.find("rest", f"q{n}").attempts == 1 for n in range(5))  # type: ignore[union-attr]
+
+
+def test_replies_sent_before_a_crash_are_not_sent_again(inbox: Inbox) -> None:
+    """An attempt sends two replies and dies before finishing: the next one sends only the third."""
+    ListOutput.sent_all = []
+    attempts = {"n": 0}
+
+    async def dies_after_two(message: UserMessage) -> None:
+        attempts["n"] += 1
+        for text in ("one", "two", "three"):
+            await message.output_channel.send_text_message(message.sender_id, text)
+            if attempts["n"] == 1 and text == "two":
+                raise RuntimeError("killed")
+
+    connector = DemoConnector(inbox=inbox, redeliver_after=0, redeliver_every=0.2)
+    with ChannelHost(connector, dies_after_two) as host:
+        assert post(host.webhook_url, {"id": "r1", "from": "cy", "text": "hi"})[0] == 200
+        assert wait_until(lambda: inbox.counts()["done"] == 1, timeout=10)
+        host.wait_idle()
+    assert ListOutput.sent_all == [("rest:cy", "one"), ("rest:cy", "two"), ("rest:cy", "three")]
+    entry = inbox.find("rest", "r1")
+    assert entry is not None and (entry.attempts, entry.errors) == (2, 1)
+    assert inbox.replies.sent(entry.id) == {0, 1, 2}
+
+
+def test_a_turn_rasa_did_not_store_is_retried_and_pauses_new_attempts(inbox: Inbox) -> None:
+    """Rasa carried on after a failed action (the tracker store reported it): not done."""
+    from bot import turns
+
+    ListOutput.sent_all = []
+    calls = {"n": 0}
+
+    async def action_server_down_once(message: UserMessage) -> None:
+        calls["n"] += 1
+        turn = turns.current()
+        assert turn is not None and turn.message_id == message.message_id
+        turn.reported = True
+        if calls["n"] == 1:
+            turn.lost = ["action_handoff"]
+            return
+        turn.committed = True
+        await message.output_channel.send_text_message(message.sender_id, "a person will answer")
+
+    connector = DemoConnector(inbox=inbox, redeliver_after=60, redeliver_every=0.2)
+    with ChannelHost(connector, action_server_down_once) as host:
+        assert post(host.webhook_url, {"id": "h1", "from": "di", "text": "help"})[0] == 200
+        assert wait_until(lambda: inbox.counts()["failed"] == 1)
+        assert connector.paused()
+        entry = inbox.find("rest", "h1")
+        assert entry is not None and entry.errors == 0  # a server down is not the bot's fault
+        assert entry.error == "NotDurable: action server failed: action_handoff lost its events"
+        assert wait_until(lambda: inbox.counts()["done"] == 1, timeout=10)
+        host.wait_idle()
+    assert ListOutput.sent_all == [("rest:di", "a person will answer")]
