@@ -86,7 +86,7 @@ def cmd_queue(args: argparse.Namespace) -> int:
     from bot.queue_cli import list_tickets, show_ticket
 
     if args.queue_command == "show":
-        return show_ticket(args.ticket, db_url=args.db)
+        return show_ticket(args.ticket, db_url=args.db, reveal=args.reveal)
     return list_tickets(
         db_url=args.db, status=args.status, department=args.department, limit=args.limit
     )
@@ -159,6 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
         "show", help="one ticket with its transcript (personal data masked)"
     )
     show.add_argument("ticket", type=int)
+    show.add_argument(
+        "--reveal",
+        action="store_true",
+        help="show the customer and the transcript in clear (written to the desk's audit log)",
+    )
     queue.set_defaults(
         func=cmd_queue, queue_command="list", status="waiting", department=None, limit=50
     )

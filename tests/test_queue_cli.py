@@ -122,11 +122,11 @@ def test_list_orders_most_urgent_first(db_url: str, three_tickets: dict[str, int
     assert list_tickets(db_url, console=out) == 0
     text = out.export_text()
     assert "3 waiting ticket(s)" in text
-    positions = [text.index(customer) for customer in ("@maria", "1001", "+351912345678")]
+    positions = [text.index(customer) for customer in ("@maria", "1001", "sms …678")]
     assert positions == sorted(positions)
     assert "urgent" in _row(text, "@maria")
     assert "normal" in _row(text, "1001 ")
-    assert "low" in _row(text, "+351912345678")
+    assert "low" in _row(text, "sms …678")
     assert "x (public)" in _row(text, "@maria")
 
 
@@ -136,7 +136,7 @@ def test_list_marks_only_overdue_promises(db_url: str, three_tickets: dict[str, 
     text = out.export_text()
     assert "overdue" in _row(text, "@maria")
     assert "overdue" not in _row(text, "1001 ")
-    assert "overdue" not in _row(text, "+351912345678")
+    assert "overdue" not in _row(text, "sms …678")
     assert text.count("overdue") == 1
 
 
@@ -153,14 +153,14 @@ def test_list_filters(db_url: str, queue: HandoffQueue, three_tickets: dict[str,
     list_tickets(db_url, department="technical", console=out)
     text = out.export_text()
     assert "1 waiting ticket(s)" in text
-    assert "+351912345678" in text and "@maria" not in text
+    assert "sms …678" in text and "@maria" not in text
 
     queue.resolve(three_tickets["low"], "ana", "faq/roaming")
     out = console()
     list_tickets(db_url, status="resolved", console=out)
     text = out.export_text()
     assert "1 resolved ticket(s)" in text
-    assert "+351912345678" in text and "1001" not in text
+    assert "sms …678" in text and "1001" not in text
 
     out = console()
     list_tickets(db_url, limit=1, console=out)
@@ -243,3 +243,88 @@ def test_show_in_an_empty_queue(db_url: str) -> None:
     out = console()
     assert show_ticket(1, db_url, console=out) == 1
     assert "No ticket 1." in out.export_text()
+
+
+PHONE = "+351912345678"
+
+
+def test_list_and_show_give_a_phone_number_by_its_end(
+    db_url: str, three_tickets: dict[str, int]
+) -> None:
+    out = console()
+    list_tickets(db_url, console=out)
+    listed = out.export_text()
+    out = console()
+    assert show_ticket(three_tickets["low"], db_url, console=out) == 0
+    shown = out.export_text()
+    for text in (listed, shown):
+        assert PHONE not in text and "912345678" not in text
+    assert _fact(shown, "customer") == "…678"  # as the desk shows it
+
+
+def _audit(db_url: str) -> list[Any]:
+    from desk.db import migrate as migrate_desk
+    from desk.store import DeskStore
+    from handoff.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        migrate_desk(engine)
+        return DeskStore(engine).audit_log()
+    finally:
+        engine.dispose()
+
+
+def test_show_without_reveal_writes_no_audit_entry(
+    db_url: str, three_tickets: dict[str, int]
+) -> None:
+    show_ticket(three_tickets["low"], db_url, console=console())
+    assert _audit(db_url) == []
+
+
+def test_reveal_shows_everything_in_clear_and_is_audited_like_the_desk(
+    db_url: str, queue: HandoffQueue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import getpass
+
+    monkeypatch.setattr(getpass, "getuser", lambda: "ops-sofia")
+    ticket = open_ticket(
+        queue,
+        customer=PHONE,
+        channel="sms",
+        conversation_id=f"sms:{PHONE}",
+        text=f"my IBAN is {IBAN}, refund please",
+        personal_data=[{"kind": "iban", "start": 11, "end": 11 + len(IBAN)}],
+    )
+    out = console()
+    assert show_ticket(ticket, db_url, console=out, reveal=True) == 0
+    shown = out.export_text()
+    assert f"my IBAN is {IBAN}, refund please" in shown
+    assert _fact(shown, "customer") == PHONE
+    assert "this view was written to the desk's audit log" in shown
+    (event,) = _audit(db_url)
+    # What the desk's reveal writes (desk/app.py), by the OS user, marked as the terminal.
+    assert (event.username, event.action, event.ticket_id) == ("cli:ops-sofia", "reveal", ticket)
+    assert event.detail == {"entries_with_personal_data": 1, "via": "cli"}
+
+
+def test_reveal_of_an_unknown_ticket_audits_nothing(db_url: str) -> None:
+    out = console()
+    assert show_ticket(404, db_url, console=out, reveal=True) == 1
+    assert _audit(db_url) == []
+
+
+def test_queue_show_reveal_through_the_command_line(
+    db_url: str, queue: HandoffQueue, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    ticket = open_ticket(
+        queue, customer=PHONE, channel="sms", conversation_id=f"sms:{PHONE}", text="hello"
+    )
+    assert main(["queue", "show", str(ticket)]) == 0
+    assert PHONE not in capsys.readouterr().out
+    assert main(["queue", "show", str(ticket), "--reveal"]) == 0
+    assert PHONE in capsys.readouterr().out
+    (event,) = _audit(db_url)
+    assert event.action == "reveal" and event.username.startswith("cli:")

@@ -55,6 +55,7 @@ from bot.channels.output import Reply
 from bot.inbound import Inbound
 from bot.render.sms import fit_sms
 from bot.settings import ConfigError, load_brand
+from handoff.transcript import customer_label
 
 logger = logging.getLogger(__name__)
 
@@ -290,15 +291,17 @@ class TwilioSmsOutput(ConnectorOutput):
     async def deliver(self, recipient_id: str, reply: Reply) -> None:
         """Sends one SMS unless the number opted out; a refusal is recorded, not raised."""
         number = recipient_of(recipient_id, CHANNEL)
+        shown = customer_label(CHANNEL, number)  # logs show the number's end only, as the desk
         inbox = await self.inbox()
         if await asyncio.to_thread(inbox.opted_out, CHANNEL, number):
-            logger.info("sms: reply to %s not sent: the number opted out", recipient_id)
+            logger.info("sms: reply to %s not sent: the number opted out", shown)
             self.undelivered.append("not sent: the number opted out")
             return
         try:
             await self.client.send(number, reply.text)
         except PermanentDeliveryError as error:
-            logger.warning("sms: reply to %s not delivered: %s", recipient_id, error)
+            # Twilio's wording may repeat the number: its error code says enough.
+            logger.warning("sms: reply to %s not delivered (Twilio error %s)", shown, error.code)
             self.undelivered.append(f"not delivered: {error}")
             if error.code == _UNSUBSCRIBED:
                 await asyncio.to_thread(
@@ -514,20 +517,21 @@ class TwilioSmsInput(ChannelConnector):
         """
         inbox = await self.inbox()
         number = inbound.sender
+        shown = customer_label(CHANNEL, number)
         opted_out = await asyncio.to_thread(inbox.opted_out, CHANNEL, number)
         try:
             if keyword in self.opt_out_keywords:
                 await asyncio.to_thread(
                     inbox.set_opt_out, CHANNEL, number, True, inbound.at, keyword
                 )
-                logger.info("sms: %s opted out (%s)", inbound.conversation_id, keyword)
+                logger.info("sms: message %s: %s opted out (%s)", entry_id, shown, keyword)
                 await self.finish(entry_id, f"opt-out keyword {keyword}")
                 return
             if keyword in OPT_IN_KEYWORDS and (opted_out or keyword != "YES"):
                 await asyncio.to_thread(
                     inbox.set_opt_out, CHANNEL, number, False, inbound.at, keyword
                 )
-                logger.info("sms: %s opted back in (%s)", inbound.conversation_id, keyword)
+                logger.info("sms: message %s: %s opted back in (%s)", entry_id, shown, keyword)
                 await self.finish(entry_id, f"opt-in keyword {keyword}")
                 return
             if keyword in HELP_KEYWORDS:
@@ -542,7 +546,11 @@ class TwilioSmsInput(ChannelConnector):
             await self.finish(entry_id, f"help not delivered: {error}")
             return
         except Exception as error:  # noqa: BLE001 - recorded, redelivered later
-            logger.exception("sms: keyword %s of message %s failed", keyword, entry_id)
+            # Its text may hold the number (Twilio's wording): the type only, the rest at DEBUG.
+            logger.error(
+                "sms: keyword %s of message %s failed (%s)", keyword, entry_id, type(error).__name__
+            )
+            logger.debug("sms: keyword %s of message %s failed", keyword, entry_id, exc_info=True)
             await asyncio.to_thread(
                 inbox.mark_failed, entry_id, redact(f"{type(error).__name__}: {error}")
             )
