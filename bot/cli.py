@@ -177,12 +177,41 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The commands that open the queue's database, and whether they default to the product's
+# (replay and demo without --db use a fresh temporary SQLite); `run` checks in bot.runner.
+_DATABASE_COMMANDS = {
+    "queue": True,
+    "desk": True,
+    "export-training": True,
+    "replay": False,
+    "demo": False,
+}
+
+
+def check_database_first(args: argparse.Namespace) -> None:
+    """Checks the database a command is about to open, once, before it does anything.
+
+    Raises:
+        ConfigError: Naming ``--db`` or ``AFTERHOURS_DB_URL`` (host and port, never a password).
+    """
+    from bot.settings import DB_ENV, check_database, database_url
+
+    if args.command not in _DATABASE_COMMANDS:
+        return
+    given = getattr(args, "db", None)
+    if given:
+        check_database(given, "--db")
+    elif _DATABASE_COMMANDS[args.command]:
+        check_database(database_url(), DB_ENV)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `afterhours` console script."""
     from bot.settings import ConfigError
 
     args = build_parser().parse_args(argv)
     try:
+        check_database_first(args)
         return int(args.func(args))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)

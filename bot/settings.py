@@ -103,6 +103,34 @@ def _require(raw: Mapping[str, Any], key: str, kind: type, where: str = "") -> A
     return value
 
 
+def _phone_regions(raw: Mapping[str, Any]) -> list[str]:
+    """The regions tried for phone numbers written without a country code, validated.
+
+    A wrong or empty list is refused: the numbers customers write would then go undetected as
+    personal data (shown on the desk, kept in training material, posted in public replies).
+    """
+    import phonenumbers  # loads its metadata lazily
+
+    regions = raw.get("phone_regions")
+    if regions is None:
+        raise ConfigError(
+            "brand.yml: `phone_regions` is missing: the regions tried for phone numbers written "
+            "without a country code, like [PT, ES]"
+        )
+    if not isinstance(regions, list) or not regions:
+        raise ConfigError("brand.yml: `phone_regions` must be a non-empty list like [PT, ES]")
+    codes: list[str] = []
+    for region in regions:
+        code = region.strip().upper() if isinstance(region, str) else ""
+        if code not in phonenumbers.SUPPORTED_REGIONS:
+            raise ConfigError(
+                f"brand.yml: `phone_regions`: {region!r} is not a region code phonenumbers "
+                "knows (ISO 3166, like PT or ES)"
+            )
+        codes.append(code)
+    return codes
+
+
 def parse_brand(raw: Any) -> Brand:
     """Validates a parsed `brand.yml` and builds a :class:`Brand`.
 
@@ -189,9 +217,7 @@ def parse_brand(raw: Any) -> Brand:
     ):
         raise ConfigError("brand.yml: `departments` must map a department to a list of intents")
 
-    phone_regions = raw.get("phone_regions") or []
-    if not isinstance(phone_regions, list):
-        raise ConfigError("brand.yml: `phone_regions` must be a list of region codes like PT")
+    phone_regions = _phone_regions(raw)
 
     brand = Brand(
         name=name,
@@ -205,7 +231,7 @@ def parse_brand(raw: Any) -> Brand:
         locales=locales,
         contacts=contacts,
         account_number_pattern=pattern,
-        phone_regions=[str(r) for r in phone_regions],
+        phone_regions=phone_regions,
         departments={k: list(v) for k, v in departments.items()},
     )
     try:
@@ -243,6 +269,26 @@ def load_brand(path: str | Path | None = None) -> Brand:
     if not resolved.is_file():
         raise ConfigError(f"brand.yml not found at {resolved} (set {BRAND_ENV} to its path)")
     return _load_cached(str(resolved), resolved.stat().st_mtime)
+
+
+def check_database(url: str, setting: str = DB_ENV) -> None:
+    """Checks once, at start-up, that the queue's database can be used (see handoff.db).
+
+    Args:
+        url: The database URL.
+        setting: What the operator set it with, named in the error (``AFTERHOURS_DB_URL``,
+            ``--db``).
+
+    Raises:
+        ConfigError: One line naming the setting, e.g. ``AFTERHOURS_DB_URL: cannot connect to
+            PostgreSQL at 127.0.0.1:5999 (connection refused)``; never the password.
+    """
+    from handoff.db import DatabaseUnavailable, check_connection  # SQLAlchemy only when needed
+
+    try:
+        check_connection(url)
+    except DatabaseUnavailable as error:
+        raise ConfigError(f"{setting}: {error}") from None
 
 
 def database_url(default_dir: str | Path | None = None) -> str:

@@ -131,6 +131,13 @@ def test_load_brand_uses_the_environment(monkeypatch: pytest.MonkeyPatch) -> Non
         (lambda r: r.update(departments=["billing", "technical"]), "`departments`"),
         (lambda r: r.update(departments={"billing": "account_request"}), "`departments`"),
         (lambda r: r.update(phone_regions="PT"), "`phone_regions`"),
+        (lambda r: r.update(phone_regions=["XX"]), "`phone_regions`"),
+        (lambda r: r.update(phone_regions=[]), "`phone_regions`"),
+        (lambda r: r.update(phone_regions=["Portugal"]), "`phone_regions`"),
+        (lambda r: r.update(phone_regions=["PT", "UK"]), "`phone_regions`"),  # GB is the code
+        (lambda r: r.update(phone_regions=[351]), "`phone_regions`"),
+        (lambda r: r.update(phone_regions=None), "`phone_regions`"),
+        (lambda r: r.pop("phone_regions"), "`phone_regions`"),
     ],
 )
 def test_a_wrong_setting_is_named(
@@ -154,7 +161,6 @@ def test_optional_settings_have_defaults(raw: dict[str, Any]) -> None:
             "answer_in_hours",
             "locales",
             "account_number_pattern",
-            "phone_regions",
             "departments",
         ):
             r.pop(key)
@@ -165,7 +171,6 @@ def test_optional_settings_have_defaults(raw: dict[str, Any]) -> None:
     assert brand.answer_in_hours is False
     assert dict(brand.locales) == {"en": "en", "pt": "pt", "es": "es", "it": "it"}
     assert brand.account_number_pattern is None
-    assert brand.phone_regions == []
     assert dict(brand.departments) == {}
     assert brand.contacts.status_page is None
 
@@ -280,3 +285,97 @@ def test_a_locale_babel_does_not_know_is_named(raw: dict[str, Any]) -> None:
     broken = _broken(raw, lambda value: value["locales"].__setitem__("pt", "pt-XX"))
     with pytest.raises(ConfigError, match=r"locales\.pt"):
         parse_brand(broken)
+
+
+def test_phone_regions_are_phonenumbers_regions(raw: dict[str, Any]) -> None:
+    import phonenumbers
+
+    brand = parse_brand(_broken(raw, lambda r: r.update(phone_regions=["pt", " es", "GB"])))
+    assert brand.phone_regions == ["PT", "ES", "GB"]
+    assert set(brand.phone_regions) <= phonenumbers.SUPPORTED_REGIONS
+
+
+def test_an_unknown_region_is_refused_naming_it(raw: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_brand(_broken(raw, lambda r: r.update(phone_regions=["PT", "XX"])))
+    assert "`phone_regions`" in str(caught.value) and "'XX'" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+# -- the database, checked once before anything starts -------------------------------------
+
+PASSWORD = "pw-never-shown-4417"
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # closed again when the block ends
+
+
+def _check(url: str, setting: str = DB_ENV) -> str:
+    from bot.settings import check_database
+
+    with pytest.raises(ConfigError) as caught:
+        check_database(url, setting)
+    message = str(caught.value)
+    assert message.startswith(f"{setting}: ") and "\n" not in message
+    assert PASSWORD not in message
+    return message
+
+
+def test_a_closed_port_names_the_setting_host_and_port() -> None:
+    port = _closed_port()
+    message = _check(f"postgresql://postgres:{PASSWORD}@127.0.0.1:{port}/test")
+    assert message == (
+        f"{DB_ENV}: cannot connect to PostgreSQL at 127.0.0.1:{port} (connection refused)"
+    )
+
+
+def test_an_unknown_role_or_database_is_named_and_a_good_server_passes() -> None:
+    from sqlalchemy.engine import make_url
+
+    from bot.settings import check_database
+    from tests.postgres import postgres_schema
+
+    with postgres_schema("settings_check") as good:
+        check_database(good)  # reachable: no error
+        server = make_url(good)
+        where = f"{server.host}:{server.port or 5432}"
+        role = server.set(username="nobody_here", password=PASSWORD)
+        message = _check(role.render_as_string(hide_password=False))
+        assert message.endswith(f'at {where} (role "nobody_here" does not exist)')
+        database = server.set(database="no_such_db_4417")
+        message = _check(database.render_as_string(hide_password=False), "--db")
+        assert message.endswith(f'at {where} (database "no_such_db_4417" does not exist)')
+
+
+@pytest.mark.parametrize(
+    "url, expected",
+    [
+        (f"mysql://root:{PASSWORD}@127.0.0.1/queue", "unsupported database 'mysql'"),
+        (f"oracle://u:{PASSWORD}@h/db", "unsupported database 'oracle'"),
+        (f"postgresql+asyncpg://u:{PASSWORD}@h/db", "asyncio driver"),
+        (f"postgres ql://u:{PASSWORD}@h/db", "not a database URL"),
+        ("sqlite:////no/such/folder/queue.db", "does not exist"),
+    ],
+)
+def test_an_unusable_url_is_refused_in_one_line(url: str, expected: str) -> None:
+    assert expected in _check(url)
+
+
+def test_a_file_that_is_not_sqlite_is_refused_and_left_alone(tmp_path: Path) -> None:
+    other = tmp_path / "notes.txt"
+    other.write_text("not a database " * 100, encoding="utf-8")
+    assert "is not a database" in _check(f"sqlite:///{other}")
+    assert other.read_text(encoding="utf-8").startswith("not a database")
+
+
+def test_usable_databases_pass_and_nothing_is_created(tmp_path: Path) -> None:
+    from bot.settings import check_database
+
+    check_database(f"sqlite:///{tmp_path / 'queue.db'}")
+    assert not (tmp_path / "queue.db").exists()
+    check_database("sqlite://")

@@ -9,16 +9,21 @@ of the environment variables that hold them, as options ending in ``_env``::
 
 A channel whose variables are all set is live; one with none set is left out ("not configured");
 one with only some set is a mistake and stops start-up with a :class:`~bot.settings.ConfigError`
-naming the missing variable. Values are wrapped in :class:`Secret`, whose ``repr`` and ``str`` never
-show them, so a logged options dict leaks nothing. Plain logic: no Rasa import.
+naming the missing variable. A live channel's values are checked too (:func:`check_channel`: a
+bot token's shape, an E.164 sender, a numeric X user id ...), so a wrong one stops `afterhours run`
+before any server starts, naming the variable and never showing its value. Values are wrapped in
+:class:`Secret`, whose ``repr`` and ``str`` never show them, so a logged options dict leaks
+nothing. Plain logic: no Rasa import.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import re
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -29,6 +34,7 @@ __all__ = [
     "RUNTIME_CREDENTIALS",
     "Secret",
     "channel_label",
+    "check_channel",
     "env_names",
     "live_channels",
     "load_credentials",
@@ -142,6 +148,174 @@ def resolve(
     return resolved
 
 
+# -- the values of a live channel ------------------------------------------------------------
+
+#: A check of one option's value: what it must be, for the error message, and the test.
+Rule = tuple[str, Callable[[Any], bool]]
+
+
+def _pattern(expression: str) -> Callable[[Any], bool]:
+    compiled = re.compile(expression)
+    return lambda value: isinstance(value, str) and compiled.fullmatch(value) is not None
+
+
+def _number(minimum: float, maximum: float = float("inf"), *, above: bool = False) -> Rule:
+    def test(value: Any) -> bool:
+        if isinstance(value, bool):
+            return False
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return False
+        return (number > minimum if above else number >= minimum) and number <= maximum
+
+    bound = f"above {minimum:g}" if above else f"at least {minimum:g}"
+    limit = f" and at most {maximum:g}" if maximum != float("inf") else ""
+    return f"a number {bound}{limit}", test
+
+
+def _url(value: Any) -> bool:
+    if not isinstance(value, str) or any(c.isspace() for c in value):
+        return False
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc)
+
+
+def _one_of(*choices: str) -> Rule:
+    return " or ".join(choices), lambda value: value in choices
+
+
+_TOKEN: Rule = ("a single word (no spaces or line breaks)", _pattern(r"\S+"))
+_URL: Rule = ("an http(s) URL", _url)
+_BOOL: Rule = ("true or false", lambda value: isinstance(value, bool))
+# What every connector of ours takes (bot/channels/base.py ChannelConnector).
+_COMMON: dict[str, Rule] = {
+    "max_body_bytes": _number(1024),
+    "max_in_flight": _number(1),
+    "redeliver_after": _number(0, above=True),
+    "redeliver_every": _number(0),
+}
+#: The checks of each connector's values, by its credentials.yml key and option name.
+CHANNEL_RULES: dict[str, dict[str, Rule]] = {
+    "bot.channels.telegram.TelegramInput": {
+        **_COMMON,
+        "token": (
+            "a bot token from @BotFather: digits, a colon, then 30 or more letters, digits, _ or -",
+            _pattern(r"\d+:[A-Za-z0-9_-]{30,}"),
+        ),
+        "mode": _one_of("webhook", "polling"),
+        "webhook_url": _URL,
+        "secret_token": ("1 to 256 characters A-Z a-z 0-9 _ -", _pattern(r"[A-Za-z0-9_-]{1,256}")),
+        "base_url": _URL,
+        "allow_groups": _BOOL,
+        "poll_timeout": _number(0),
+        "per_chat_interval": _number(0),
+        "overall_per_second": _number(0, above=True),
+        "read_timeout": _number(0, above=True),
+    },
+    "bot.channels.sms.TwilioSmsInput": {
+        **_COMMON,
+        "account_sid": (
+            "a Twilio Account SID: AC and 32 hex digits",
+            _pattern(r"AC[0-9a-fA-F]{32}"),
+        ),
+        "auth_token": _TOKEN,
+        "from_number": ("a number in E.164 form, like +351210000000", _pattern(r"\+[1-9]\d{6,14}")),
+        "messaging_service_sid": (
+            "a Messaging Service SID: MG and 32 hex digits",
+            _pattern(r"MG[0-9a-fA-F]{32}"),
+        ),
+        "public_url": _URL,
+        "api_base_url": _URL,
+        "help_reply": _BOOL,
+        "timeout": _number(0, above=True),
+    },
+    "bot.channels.x.XInput": {
+        **_COMMON,
+        "bearer_token": _TOKEN,
+        "consumer_key": _TOKEN,
+        "consumer_secret": _TOKEN,
+        "access_token": _TOKEN,
+        "access_token_secret": _TOKEN,
+        "user_id": ("the brand account's numeric X user id", _pattern(r"\d{1,20}")),
+        "tier": _one_of("free", "basic", "pro"),
+        "mode": _one_of("polling", "webhook", "webhook+polling"),
+        "mentions_seconds": _number(0, above=True),
+        "dm_seconds": _number(0),
+        "backfill_minutes": _number(0),
+        "api_base_url": _URL,
+        "mentions_user_auth": _BOOL,
+        "page_size": _number(5, 100),
+    },
+}
+# Options a connector cannot start without: each entry is a set of alternatives.
+_REQUIRED: dict[str, tuple[tuple[str, ...], ...]] = {
+    "bot.channels.telegram.TelegramInput": (("token",),),
+    "bot.channels.sms.TwilioSmsInput": (
+        ("account_sid",),
+        ("auth_token",),
+        ("from_number", "messaging_service_sid"),
+    ),
+    "bot.channels.x.XInput": tuple(
+        (name,)
+        for name in (
+            "bearer_token",
+            "consumer_key",
+            "consumer_secret",
+            "access_token",
+            "access_token_secret",
+            "user_id",
+        )
+    ),
+}
+
+
+def check_channel(
+    key: str, options: Mapping[str, Any] | None, environ: Mapping[str, str] | None = None
+) -> None:
+    """Checks the values of one live channel before any server starts.
+
+    Only the project's own connectors (:data:`CHANNEL_RULES`) are checked; the connectors check
+    again when Rasa builds them.
+
+    Args:
+        key: The channel's key in credentials.yml, e.g. ``bot.channels.telegram.TelegramInput``.
+        options: Its entry in credentials.yml.
+        environ: The environment (``os.environ`` when None).
+
+    Raises:
+        ConfigError: One line naming the environment variable (or the credentials.yml option)
+            and what it must be; never the value.
+    """
+    rules = CHANNEL_RULES.get(key)
+    if rules is None:
+        return
+    label = channel_label(key)
+    names = env_names(options)
+    values = resolve(options, environ, channel=label)
+
+    def setting(option: str) -> str:
+        if option in names:
+            return f"{names[option]} (the {label} channel's `{option}_env`)"
+        return f"credentials.yml: {label} `{option}`"
+
+    for alternatives in _REQUIRED.get(key, ()):
+        if not any(values.get(option) not in (None, "") for option in alternatives):
+            wanted = " or ".join(f"`{option}_env`" for option in alternatives)
+            raise ConfigError(f"credentials.yml: the {label} channel needs {wanted}")
+    if key == "bot.channels.telegram.TelegramInput" and values.get("mode") == "webhook":
+        for option in ("webhook_url", "secret_token"):
+            if not values.get(option):
+                raise ConfigError(f"credentials.yml: telegram webhook mode needs `{option}`")
+    for option, value in values.items():
+        rule = rules.get(option)
+        if rule is None or value is None:
+            continue
+        what, test = rule
+        if not test(value.reveal() if isinstance(value, Secret) else value):
+            raise ConfigError(f"{setting(option)} must be {what}")
+
+
 def load_credentials(path: str | Path = "credentials.yml") -> dict[str, Any]:
     """Reads credentials.yml.
 
@@ -178,7 +352,8 @@ def live_channels(
         ``"sms: not configured (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN)"``.
 
     Raises:
-        ConfigError: A channel has some of its variables but not all; names the missing one.
+        ConfigError: A channel has some of its variables but not all (names the missing one), or
+            a live channel's value is wrong (names the variable; see :func:`check_channel`).
     """
     env = os.environ if environ is None else environ
     runtime: dict[str, Any] = {}
@@ -199,6 +374,7 @@ def live_channels(
                 f"{missing[0]} is not set"
                 + (f" (also missing: {', '.join(missing[1:])})" if missing[1:] else "")
             )
+        check_channel(str(key), options, env)
         runtime[key] = options
         report.append(f"{label}: live")
     return runtime, report

@@ -33,6 +33,7 @@ CREDENTIALS = {
         "from_number_env": "TWILIO_FROM_NUMBER",
     },
 }
+TOKEN = "123456789:AAH-super-secret-token_0123456789abc"  # shaped like @BotFather's
 SMS_ENV = {
     "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
     "TWILIO_AUTH_TOKEN": "auth-token-value-xyz",
@@ -76,7 +77,7 @@ def test_resolve_names_a_missing_variable(environ: dict[str, str]) -> None:
 
 
 def test_channels_with_all_their_variables_are_live() -> None:
-    environ = {"TELEGRAM_BOT_TOKEN": "1:abc", **SMS_ENV}
+    environ = {"TELEGRAM_BOT_TOKEN": TOKEN, **SMS_ENV}
     runtime, report = live_channels(CREDENTIALS, environ)
     assert list(runtime) == ["rest", TELEGRAM, SMS]
     assert runtime[TELEGRAM] == CREDENTIALS[TELEGRAM]  # names, never values
@@ -84,7 +85,7 @@ def test_channels_with_all_their_variables_are_live() -> None:
 
 
 def test_channels_with_none_of_their_variables_are_left_out() -> None:
-    runtime, report = live_channels(CREDENTIALS, {"TELEGRAM_BOT_TOKEN": "1:abc"})
+    runtime, report = live_channels(CREDENTIALS, {"TELEGRAM_BOT_TOKEN": TOKEN})
     assert list(runtime) == ["rest", TELEGRAM]
     assert report[-1] == (
         "sms: not configured (set TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, TWILIO_FROM_NUMBER)"
@@ -101,7 +102,7 @@ def test_a_channel_with_some_variables_stops_start_up_naming_the_missing_one() -
 
 
 def test_the_runtime_file_holds_no_secret_and_rasa_can_read_it(tmp_path: Path) -> None:
-    environ = {"TELEGRAM_BOT_TOKEN": "1:abc-super-secret", **SMS_ENV}
+    environ = {"TELEGRAM_BOT_TOKEN": TOKEN, **SMS_ENV}
     runtime, _ = live_channels(CREDENTIALS, environ)
     path = write_runtime_credentials(runtime, tmp_path / "var" / "credentials.runtime.yml")
     written = path.read_text(encoding="utf-8")
@@ -200,3 +201,105 @@ def test_sms_options_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TWILIO_FROM_NUMBER", "0800 123")
     with pytest.raises(ConfigError, match="E.164"):
         TwilioSmsInput.from_credentials({**options, "from_number_env": "TWILIO_FROM_NUMBER"})
+
+
+# -- a live channel's values, checked before anything starts ------------------------------------
+
+X = "bot.channels.x.XInput"
+X_OPTIONS = {
+    "tier": "basic",
+    "mode": "polling",
+    **{
+        f"{option}_env": f"X_{option.upper()}"
+        for option in (
+            "bearer_token",
+            "consumer_key",
+            "consumer_secret",
+            "access_token",
+            "access_token_secret",
+            "user_id",
+        )
+    },
+}
+GOOD = {
+    "TELEGRAM_BOT_TOKEN": TOKEN,
+    **SMS_ENV,
+    "X_BEARER_TOKEN": "AAAAbearer-value",
+    "X_CONSUMER_KEY": "consumer-key-value",
+    "X_CONSUMER_SECRET": "consumer-secret-value",
+    "X_ACCESS_TOKEN": "1500000000000000001-access",
+    "X_ACCESS_TOKEN_SECRET": "access-secret-value",
+    "X_USER_ID": "1500000000000000001",
+}
+ALL = {**CREDENTIALS, X: X_OPTIONS}
+
+BAD_VALUES = [
+    ("TELEGRAM_BOT_TOKEN", "123:short"),
+    ("TELEGRAM_BOT_TOKEN", "not-a-token-at-all-not-a-token-at-all"),
+    ("TELEGRAM_BOT_TOKEN", TOKEN + "\n"),
+    ("TWILIO_FROM_NUMBER", "00351210000000"),
+    ("TWILIO_FROM_NUMBER", "+351 21 000 0000"),
+    ("TWILIO_ACCOUNT_SID", "AC-not-a-sid"),
+    ("TWILIO_AUTH_TOKEN", "two words"),
+    ("X_USER_ID", "@AuroraCare"),
+    ("X_ACCESS_TOKEN", "has a space"),
+]
+
+
+def test_good_values_make_every_channel_live() -> None:
+    _, report = live_channels(ALL, GOOD)
+    assert report == ["rest: live", "telegram: live", "sms: live", "x: live"]
+
+
+@pytest.mark.parametrize("variable, value", BAD_VALUES)
+def test_a_bad_value_is_refused_naming_its_variable_not_its_value(
+    variable: str, value: str
+) -> None:
+    with pytest.raises(ConfigError) as raised:
+        live_channels(ALL, {**GOOD, variable: value})
+    message = str(raised.value)
+    assert message.startswith(variable) and "\n" not in message
+    assert value.strip() not in message
+
+
+@pytest.mark.parametrize(
+    "key, change, setting",
+    [
+        (TELEGRAM, {"mode": "carrier pigeon"}, "`mode`"),
+        (TELEGRAM, {"mode": "webhook"}, "`webhook_url`"),
+        (TELEGRAM, {"per_chat_interval": "fast"}, "`per_chat_interval`"),
+        (TELEGRAM, {"allow_groups": "yes"}, "`allow_groups`"),
+        (SMS, {"public_url": "bot.example.com/webhooks/sms/webhook"}, "`public_url`"),
+        (X, {"tier": "enterprise"}, "`tier`"),
+        (X, {"page_size": 500}, "`page_size`"),
+        (X, {"mentions_seconds": 0}, "`mentions_seconds`"),
+    ],
+)
+def test_a_bad_option_in_credentials_is_named(
+    key: str, change: dict[str, object], setting: str
+) -> None:
+    credentials = {**ALL, key: {**ALL[key], **change}}
+    with pytest.raises(ConfigError, match=setting):
+        live_channels(credentials, GOOD)
+
+
+def test_sms_needs_a_sender() -> None:
+    without = {k: v for k, v in CREDENTIALS[SMS].items() if k != "from_number_env"}
+    with pytest.raises(ConfigError, match="from_number_env"):
+        live_channels({SMS: without}, GOOD)
+
+
+def test_the_fake_platforms_credentials_pass() -> None:
+    """The benchmarks and the fault bench run the real channels with the fakes' values."""
+    from tests.fakes.telegram_server import FakeTelegram
+    from tests.fakes.twilio_server import FakeTwilio
+
+    twilio = FakeTwilio()
+    environ = {
+        **GOOD,
+        "TELEGRAM_BOT_TOKEN": FakeTelegram().token,
+        "TWILIO_ACCOUNT_SID": twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": twilio.auth_token,
+        "TWILIO_FROM_NUMBER": twilio.number,
+    }
+    assert live_channels(ALL, environ)[1][-1] == "x: live"
