@@ -56,7 +56,7 @@ test-fast: setup ## the suite without the slow (model-training) tests
 	$(BIN)/pytest -q -m "not slow"
 
 heldout: model ## replay the held-out set and print the quality report
-	$(BIN)/python -m tests.heldout.evaluate
+	$(BIN)/python -m tests.heldout.evaluate --set tests/heldout --set tests/heldout_night
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .

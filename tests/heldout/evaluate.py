@@ -1,6 +1,6 @@
 """Replays the held-out set through `afterhours replay` and prints the quality report.
 
-    python -m tests.heldout.evaluate [--model PATH] [--errors]
+    python -m tests.heldout.evaluate [--model PATH] [--set DIR ...] [--errors]
 
 The set (tests/heldout/*.jsonl) was written apart from the training data; see its README.
 """
@@ -203,17 +203,67 @@ def replay(cases: list[dict[str, Any]], model: str | None) -> list[dict[str, Any
         return [json.loads(line) for line in target.read_text(encoding="utf-8").splitlines()]
 
 
+def failures_by_kind(
+    cases: list[dict],  # type: ignore[type-arg]
+    outputs: list[dict],  # type: ignore[type-arg]
+) -> dict[str, list[str]]:
+    """The ids of the lines that were not right, grouped by the `kind` the set labels them with.
+
+    Sets without labels (tests/heldout/) group everything under "unlabelled".
+    """
+    grouped: dict[str, list[str]] = {}
+    for case, out in zip(cases, outputs, strict=True):
+        one = Tally()
+        one.add(case, out)
+        if one.errors:
+            grouped.setdefault(str(case.get("kind", "unlabelled")), []).append(case["id"])
+    return grouped
+
+
+def kinds_report(cases: list[dict], outputs: list[dict]) -> str:  # type: ignore[type-arg]
+    """A Markdown table: per kind of message, its lines, how many were right, the others' ids."""
+    totals: dict[str, int] = {}
+    for case in cases:
+        kind = str(case.get("kind", "unlabelled"))
+        totals[kind] = totals.get(kind, 0) + 1
+    failed = failures_by_kind(cases, outputs)
+    lines = ["| kind | lines | right | not right |", "|---|---|---|---|"]
+    for kind in sorted(totals):
+        wrong = failed.get(kind, [])
+        right = totals[kind] - len(wrong)
+        lines.append(f"| {kind} | {totals[kind]} | {right} | {' '.join(wrong) or '-'} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
-    """Replays the held-out set and prints the report."""
+    """Replays each held-out set and prints its report."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--model", default=None)
+    parser.add_argument(
+        "--set",
+        action="append",
+        dest="sets",
+        metavar="DIR",
+        help="a held-out set folder (repeatable; default: tests/heldout)",
+    )
     parser.add_argument("--errors", action="store_true", help="list every line that was not right")
     args = parser.parse_args()
-    cases = load_cases()
-    tallies = evaluate(replay(cases, args.model), cases)
-    print(report(tallies))
-    if args.errors:
-        print("\n".join(tallies["all"].errors))
+    folders = [Path(name) for name in args.sets] if args.sets else [HERE]
+    for folder in folders:
+        if not (folder / "en.jsonl").is_file():
+            parser.error(f"--set: {folder} is not a held-out set (no en.jsonl)")
+    for folder in folders:
+        cases = load_cases(folder)
+        outputs = replay(cases, args.model)
+        tallies = evaluate(outputs, cases)
+        if len(folders) > 1:
+            print(f"\n## {folder.name} ({len(cases)} lines)\n")
+        print(report(tallies))
+        if any("kind" in case for case in cases):
+            print("\nBy kind of message (ids of the lines not right):\n")
+            print(kinds_report(cases, outputs))
+        if args.errors:
+            print("\n".join(tallies["all"].errors))
     return 0
 
 
