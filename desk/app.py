@@ -33,6 +33,7 @@ from sqlalchemy.orm import selectinload
 
 from bot.render.base import CHANNELS
 from bot.settings import Brand
+from desk.inputs import install, row_id
 from desk.intents import known_intents, valid_intent_name
 from desk.measure import measure
 from desk.models import ROLES
@@ -236,7 +237,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
     app = Sanic(name or f"afterhours_desk_{next(_app_names)}")
     app.config.REQUEST_MAX_SIZE = 1_000_000
     app.config.FALLBACK_ERROR_FORMAT = "text"
-    app.static("/static", str(STATIC), name="static")
+    install(app, STATIC)  # ids, static files and NUL characters checked for every route
     env = _templates(desk)
 
     def page(template: str, request: Request, status: int = 200, **context: Any) -> HTTPResponse:
@@ -525,12 +526,12 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
             return refuse(request, 403, "This case is not open to your role.")
         return ticket
 
-    @app.get("/cases/<ticket_id:int>")
+    @app.get("/cases/<ticket_id:id>")
     @guarded()
     async def case_page(request: Request, ticket_id: int) -> HTTPResponse:
         return await show_case(request, ticket_id)
 
-    @app.post("/cases/<ticket_id:int>/reveal")
+    @app.post("/cases/<ticket_id:id>/reveal")
     @guarded(roles=("agent", "supervisor"))
     async def reveal(request: Request, ticket_id: int) -> HTTPResponse:
         user: SignedIn = request.ctx.user
@@ -552,7 +553,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
         )
         return await show_case(request, ticket_id, revealed=True)
 
-    @app.post("/cases/<ticket_id:int>/claim")
+    @app.post("/cases/<ticket_id:id>/claim")
     @guarded(roles=("agent", "supervisor"))
     async def claim(request: Request, ticket_id: int) -> HTTPResponse:
         user: SignedIn = request.ctx.user
@@ -561,7 +562,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
             await _sync(desk.store.audit, user.agent.username, "claim", ticket_id)
         return response.redirect(f"/cases/{ticket_id}?msg={'claimed' if won else 'taken'}")
 
-    @app.post("/cases/<ticket_id:int>/release")
+    @app.post("/cases/<ticket_id:id>/release")
     @guarded(roles=("agent", "supervisor"))
     async def release(request: Request, ticket_id: int) -> HTTPResponse:
         user: SignedIn = request.ctx.user
@@ -569,7 +570,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
             await _sync(desk.store.audit, user.agent.username, "release", ticket_id)
         return response.redirect("/queue?msg=released")
 
-    @app.post("/cases/<ticket_id:int>/reassign")
+    @app.post("/cases/<ticket_id:id>/reassign")
     @guarded(roles=("supervisor",))
     async def reassign(request: Request, ticket_id: int) -> HTTPResponse:
         user: SignedIn = request.ctx.user
@@ -586,7 +587,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
         await _sync(desk.store.audit, user.agent.username, "reassign", ticket_id, {"to": target})
         return response.redirect(f"/cases/{ticket_id}?msg=reassigned")
 
-    @app.post("/cases/<ticket_id:int>/reply")
+    @app.post("/cases/<ticket_id:id>/reply")
     @guarded(roles=("agent", "supervisor"))
     async def reply(request: Request, ticket_id: int) -> HTTPResponse:
         user: SignedIn = request.ctx.user
@@ -644,7 +645,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
         )
         return response.redirect(f"/cases/{ticket_id}?msg=sent")
 
-    @app.post("/cases/<ticket_id:int>/resolve")
+    @app.post("/cases/<ticket_id:id>/resolve")
     @guarded(roles=("agent", "supervisor"))
     async def resolve(request: Request, ticket_id: int) -> HTTPResponse:
         user: SignedIn = request.ctx.user
@@ -707,8 +708,8 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
     async def measure_api(request: Request) -> HTTPResponse:
         body = request.json if isinstance(request.json, dict) else {}
         try:
-            ticket_id = int(body.get("ticket", 0))
-        except (TypeError, ValueError):
+            ticket_id = row_id(body.get("ticket"))
+        except ValueError:
             return response.json({"error": "ticket"}, status=400)
         ticket = await _sync(desk.queue.get, ticket_id)
         if ticket is None or not desk.may_view(ticket, request.ctx.user):
@@ -758,8 +759,6 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
     @app.post("/canned")
     @guarded(roles=("supervisor",))
     async def canned_save(request: Request) -> HTTPResponse:
-        from desk.store import AccountError
-
         form = request.form
         answer_id = form.get("id")
         language = form.get("language") or ""
@@ -772,9 +771,9 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
                 title=form.get("title") or "",
                 body=form.get("body") or "",
                 by=request.ctx.user.agent.username,
-                answer_id=int(answer_id) if answer_id and answer_id.isdigit() else None,
+                answer_id=row_id(answer_id) if answer_id else None,
             )
-        except AccountError as error:
+        except ValueError as error:  # an AccountError, or a bad id from row_id
             return refuse(request, 400, str(error))
         await _sync(
             desk.store.audit,
@@ -785,7 +784,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
         )
         return response.redirect("/canned?msg=saved")
 
-    @app.post("/canned/<answer_id:int>/delete")
+    @app.post("/canned/<answer_id:id>/delete")
     @guarded(roles=("supervisor",))
     async def canned_delete(request: Request, answer_id: int) -> HTTPResponse:
         await _sync(desk.store.delete_canned, answer_id)
