@@ -11,12 +11,10 @@ import asyncio
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from bot.inbound import Inbound, clean_text
+from bot.servers import action_server_command, free_port, wait_until_healthy
 from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
 logger = logging.getLogger(__name__)
@@ -94,55 +93,10 @@ def parse_line(raw: str) -> Inbound:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def action_server_command(port: int) -> list[str]:
-    """The command that starts the project's action server."""
-    return [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "--port", str(port)]
-
-
-def rasa_run_command(model: Path, port: int, endpoints: Path, credentials: Path) -> list[str]:
-    """`rasa run` with the HTTP API on a loopback port (replay's benchmarks and tests)."""
-    return [
-        sys.executable, "-m", "rasa", "run",
-        "--model", str(model),
-        "--enable-api",
-        "--port", str(port),
-        "--interface", "127.0.0.1",
-        "--endpoints", str(endpoints),
-        "--credentials", str(credentials),
-    ]  # fmt: skip
-
-
-def wait_until_healthy(
-    url: str, process: subprocess.Popen[bytes] | None, timeout: float = 60.0
-) -> None:
-    """Waits for a server's health endpoint to answer 200.
-
-    Raises:
-        RuntimeError: the process died or the time ran out.
-    """
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise RuntimeError(f"{url} exited with code {process.returncode} before it was ready")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback only)
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become healthy within {timeout:.0f} s")
-
-
 @contextmanager
 def action_server(db_url: str, log_file: TextIO | None = None) -> Iterator[str]:
     """Runs the action server on a free loopback port for the duration of the block."""
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, **{DB_ENV: db_url, BRAND_ENV: str(brand_path().resolve())})
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     process = subprocess.Popen(
@@ -241,6 +195,12 @@ class Replayer:
         await self.agent.handle_message(message)
         tracker = await self.agent.tracker_store.retrieve(inbound.conversation_id)
         triage = triage_of_turn(tracker.events) if tracker else None
+        if tracker and not (triage or {}).get("decision"):
+            # A model without TriagePolicy (stock Rasa, `bench serve --stock`) records no
+            # decision: it is what the turn's actions did (bot/stock.py).
+            from bot.stock import decision_from_actions
+
+            triage = decision_from_actions(tracker.events, triage)
         if not triage:
             return ReplayResult(id=line_id, error="the bot recorded no decision for this message")
         decision = triage.get("decision")

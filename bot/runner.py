@@ -18,11 +18,18 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from bot.replay import action_server_command, newest_model, wait_until_healthy
+from bot.replay import newest_model
+from bot.servers import (
+    RASA_TOKEN_ENV,
+    action_server_command,
+    rasa_run_command,
+    rasa_status_url,
+    rasa_token,
+    stop,
+    wait_until_healthy,
+)
 from bot.settings import BRAND_ENV, DB_ENV, brand_path, check_database, database_url, load_brand
 from handoff.queue import HandoffQueue
-
-STOP_GRACE_SECONDS = 15
 
 
 def runtime_endpoints(
@@ -43,18 +50,22 @@ def runtime_endpoints(
     return target
 
 
-def stop(processes: list[subprocess.Popen[bytes]]) -> None:
-    """Stops child processes: SIGTERM, a grace period, then SIGKILL."""
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
-    for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+def _api_token(folder: Path = Path("var")) -> str:
+    """Makes sure Rasa's HTTP API has a token; says where an operator finds it (never its value).
+
+    ``$AFTERHOURS_RASA_TOKEN`` if set; otherwise a new random one for this run, written to
+    ``var/rasa.token`` (readable by this user only) for scripts that call the API.
+    """
+    if os.environ.get(RASA_TOKEN_ENV):
+        return f"token: ${RASA_TOKEN_ENV}"
+    token = rasa_token()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "rasa.token"
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    os.chmod(path, 0o600)
+    return f"token for this run in {path}"
 
 
 def _desk_has_accounts(queue: HandoffQueue) -> bool:
@@ -91,6 +102,7 @@ def run_all(
     os.environ.setdefault("AFTERHOURS_RASA_URL", f"http://127.0.0.1:{rasa_port}")
     # -- end of the desk's part ----------------------------------------------------------------
     model_path = Path(model) if model else newest_model()
+    token_note = _api_token()
     env = dict(os.environ, **{DB_ENV: db_url, BRAND_ENV: str(brand_path().resolve())})
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
     Path("var").mkdir(exist_ok=True)
@@ -123,23 +135,9 @@ def run_all(
             flush=True,
         )
         rasa = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(model_path),
-                "--enable-api",
-                "--port",
-                str(rasa_port),
-                "--interface",
-                "127.0.0.1",
-                "--endpoints",
-                str(runtime_endpoints(action_port)),
-                "--credentials",
-                str(credentials_file),
-            ],
+            rasa_run_command(
+                model_path, rasa_port, runtime_endpoints(action_port), credentials_file
+            ),
             env=env,
         )
         processes.append(rasa)
@@ -147,7 +145,7 @@ def run_all(
         with console.status(
             f"starting the Rasa server on 127.0.0.1:{rasa_port} with {model_path.name} ..."
         ):
-            wait_until_healthy(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
+            wait_until_healthy(rasa_status_url(f"http://127.0.0.1:{rasa_port}"), rasa, timeout=300)
 
         from bot.scheduler import start_scheduler
 
@@ -155,7 +153,7 @@ def run_all(
         print(
             f"\nafterhours is running for {brand.name}:\n"
             f"  REST channel   POST http://127.0.0.1:{rasa_port}/webhooks/rest/webhook\n"
-            f"  Rasa HTTP API  http://127.0.0.1:{rasa_port}/ (status: /status)\n"
+            f"  Rasa HTTP API  http://127.0.0.1:{rasa_port}/ ({token_note})\n"
             f"  action server  http://127.0.0.1:{action_port}/health\n"
             f"  agent desk     http://127.0.0.1:{desk_port}/  (afterhours desk add-agent)\n"
             f"  queue          {db_url}  (afterhours queue list)\n"

@@ -50,7 +50,10 @@ async def send_together(url: str, sender: str, texts: list[str]) -> list[Any]:
 
 
 def tracker_events(url: str, sender: str) -> list[dict[str, Any]]:
-    with urllib.request.urlopen(f"{url}/conversations/{sender}/tracker") as response:  # noqa: S310
+    from bot.servers import rasa_api_url
+
+    tracker_url = rasa_api_url(url, f"/conversations/{sender}/tracker")
+    with urllib.request.urlopen(tracker_url) as response:  # noqa: S310
         return list(json.load(response)["events"])
 
 

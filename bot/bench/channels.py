@@ -438,13 +438,14 @@ def channel_stack(
     """
     import yaml
 
-    from bot.replay import (
-        _free_port,
+    from bot.runner import runtime_endpoints
+    from bot.servers import (
         action_server_command,
+        free_port,
         rasa_run_command,
+        rasa_status_url,
         wait_until_healthy,
     )
-    from bot.runner import runtime_endpoints
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     with tempfile.TemporaryDirectory(prefix="afterhours-ch-") as tmp, ExitStack() as cleanup:
@@ -454,7 +455,7 @@ def channel_stack(
             driver.start()
             cleanup.callback(driver.stop)
         db_url = f"sqlite:///{scratch / 'queue.db'}"
-        action_port, rasa_port = _free_port(), _free_port()
+        action_port, rasa_port = free_port(), free_port()
         rasa_url = f"http://127.0.0.1:{rasa_port}"
         endpoints = runtime_endpoints(
             action_port, REPO / "endpoints.yml", scratch, tracker_db=scratch / "trackers.db"
@@ -497,7 +498,7 @@ def channel_stack(
         stack.processes.append(rasa)
         cleanup.callback(_stop_gently, rasa)
         try:
-            wait_until_healthy(f"{rasa_url}/status", rasa, timeout=timeout)
+            wait_until_healthy(rasa_status_url(rasa_url), rasa, timeout=timeout)
             deadline = time.monotonic() + 60
             while not all(d.ready() for d in drivers):
                 if rasa.poll() is not None or time.monotonic() > deadline:

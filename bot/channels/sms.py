@@ -38,6 +38,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.base import (
+    DEFAULT_REDELIVER_EVERY,
     ChannelConnector,
     ConnectorOutput,
     DeliveryError,
@@ -365,7 +366,7 @@ class TwilioSmsInput(ChannelConnector):
             inbox_url=options.get("inbox_url"),
             max_body_bytes=int(options.get("max_body_bytes", 64 * 1024)),
             redeliver_after=float(options.get("redeliver_after", 120.0)),
-            redeliver_every=float(options.get("redeliver_every", 60.0)),
+            redeliver_every=float(options.get("redeliver_every", DEFAULT_REDELIVER_EVERY)),
             max_in_flight=int(options.get("max_in_flight", 8)),
         )
 

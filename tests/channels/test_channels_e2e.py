@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,8 +42,11 @@ def twilio(stack: ChannelStack) -> Any:
 
 
 def api(stack: ChannelStack, path: str, body: Any = None) -> Any:
+    from bot.servers import rasa_api_url
+
+    base, _, query = path.partition("?")
     request = urllib.request.Request(
-        stack.rasa_url + path,
+        rasa_api_url(stack.rasa_url, base, **dict(urllib.parse.parse_qsl(query))),
         data=json.dumps(body).encode() if body is not None else None,
         headers={"Content-Type": "application/json"},
     )

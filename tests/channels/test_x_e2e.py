@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -76,28 +75,20 @@ class XStack:
         Returns:
             Seconds from start to ready.
         """
-        from bot.replay import wait_until_healthy
+        from bot.servers import rasa_run_command, rasa_status_url, wait_until_healthy
 
         started = time.perf_counter()
         polled_before = len(self.fake.hits("mentions"))
         log = open(self.log_path, "a", encoding="utf-8")  # noqa: SIM115 (the process owns it)
         self.rasa = subprocess.Popen(
-            [
-                sys.executable, "-m", "rasa", "run",
-                "--model", str(self.model),
-                "--enable-api",
-                "--port", str(self.rasa_port),
-                "--interface", "127.0.0.1",
-                "--endpoints", str(self.endpoints),
-                "--credentials", str(self.credentials),
-            ],
+            rasa_run_command(self.model, self.rasa_port, self.endpoints, self.credentials),
             env=self.env,
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
-        )  # fmt: skip
+        )
         log.close()
-        wait_until_healthy(f"{self.rasa_url}/status", self.rasa, timeout=timeout)
+        wait_until_healthy(rasa_status_url(self.rasa_url), self.rasa, timeout=timeout)
         deadline = time.monotonic() + 60
         while len(self.fake.hits("mentions")) <= polled_before:
             if self.rasa.poll() is not None or time.monotonic() > deadline:
@@ -157,8 +148,8 @@ def x_stack(
         keep_dir: Put the scratch files (databases, logs) here instead of a temporary folder.
         redeliver_after: Seconds before an unfinished message counts as abandoned.
     """
-    from bot.replay import _free_port, action_server_command, wait_until_healthy
     from bot.runner import runtime_endpoints, stop
+    from bot.servers import action_server_command, free_port, wait_until_healthy
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     fake = FakeX().start()
@@ -166,7 +157,7 @@ def x_stack(
         scratch = keep_dir or Path(temporary)
         scratch.mkdir(parents=True, exist_ok=True)
         db_url = f"sqlite:///{scratch / 'queue.db'}"
-        action_port, rasa_port = _free_port(), _free_port()
+        action_port, rasa_port = free_port(), free_port()
         endpoints = runtime_endpoints(
             action_port, ROOT / "endpoints.yml", scratch, tracker_db=scratch / "trackers.db"
         )
@@ -274,7 +265,10 @@ def replies(fake: FakeX, tweet: dict[str, Any], count: int = 1, timeout: float =
 
 
 def tracker_triage(stack: XStack, conversation: str) -> dict[str, Any]:
-    url = f"{stack.rasa_url}/conversations/{urllib.parse.quote(conversation, safe=':')}/tracker"
+    from bot.servers import rasa_token
+
+    path = urllib.parse.quote(conversation, safe=":")
+    url = f"{stack.rasa_url}/conversations/{path}/tracker?token={rasa_token()}"
     with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 (loopback)
         tracker = json.loads(answer.read())
     return dict((tracker.get("slots") or {}).get("triage") or {})
@@ -418,7 +412,11 @@ def test_a_reply_sent_later_through_rasas_api_lands_threaded(stack: XStack, inbo
     conversation = f"x:{customer}"
 
     def send_later(event: dict[str, Any]) -> None:
-        query = urllib.parse.urlencode({"output_channel": "latest", "execute_side_effects": "true"})
+        from bot.servers import rasa_token
+
+        query = urllib.parse.urlencode(
+            {"output_channel": "latest", "execute_side_effects": "true", "token": rasa_token()}
+        )
         request = urllib.request.Request(
             f"{stack.rasa_url}/conversations/{conversation}/tracker/events?{query}",
             data=json.dumps(event).encode(),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from bot.replay import wait_until_healthy
+from bot.servers import wait_until_healthy
 from tests.desk.conftest import ROOT
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
