@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.bench.cli import add_bench_commands
 
     add_bench_commands(commands)
+    from bot.evaluate_cli import add_evaluate_command  # `evaluate`: a model on the held-out sets
+
+    add_evaluate_command(commands)
     from desk.cli import add_desk_commands  # the agent desk (desk/): `desk ...`, `export-training`
 
     add_desk_commands(commands)
