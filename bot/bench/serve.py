@@ -302,18 +302,20 @@ def wait_for_workers(
 def _servers(
     model: str | None, scratch: Path, database_url: str | None, workers: int
 ) -> Iterator[tuple[str, float | None]]:
-    from bot.replay import (
-        _free_port,
+    from bot.replay import newest_model
+    from bot.runner import runtime_endpoints
+    from bot.servers import (
         action_server_command,
-        newest_model,
+        free_port,
         rasa_run_command,
+        rasa_status_url,
+        stop,
         wait_until_healthy,
     )
-    from bot.runner import runtime_endpoints, stop
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     model_path = Path(model) if model else REPO / newest_model(REPO / "models")
-    action_port, rasa_port = _free_port(), _free_port()
+    action_port, rasa_port = free_port(), free_port()
     action_url = f"http://127.0.0.1:{action_port}/webhook"
     env = dict(os.environ, **{BRAND_ENV: str(brand_path().resolve())})
     env.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -350,7 +352,7 @@ def _servers(
             stderr=log,
         )
         processes.append(rasa)
-        wait_until_healthy(f"http://127.0.0.1:{rasa_port}/status", rasa, timeout=300)
+        wait_until_healthy(rasa_status_url(f"http://127.0.0.1:{rasa_port}"), rasa, timeout=300)
         if workers > 1:
             # /status answers as soon as one worker has its model; measure with all of them.
             log.flush()
@@ -366,73 +368,186 @@ def _servers(
         log.close()
 
 
-def run(args: argparse.Namespace) -> int:
-    """Runs every concurrency level, prints the table and appends it to the results file."""
-    if args.workers > 1 and not (args.scaled or args.url):
-        print(
-            "--workers above 1 needs --scaled (Rasa shares conversations between workers "
-            "only through the Redis lock store)",
-            file=sys.stderr,
+@dataclass(frozen=True)
+class ModelRun:
+    """One model served under the benchmark's load (the shipped one, or stock Rasa beside it)."""
+
+    label: str
+    levels: tuple[LevelResult, ...]
+    ready: float | None = None
+    # Held-out set name -> (decision accuracy in %, wrong answers in %), when it was scored.
+    heldout: tuple[tuple[str, float, float], ...] = ()
+
+
+def heldout_scores(model: Path) -> tuple[tuple[str, float, float], ...]:
+    """The model's decision accuracy and wrong answers on each shipped held-out set, in %.
+
+    The same replay and scorer as `afterhours evaluate` (bot/evaluation.py), in a process of its
+    own, before any load is measured.
+    """
+    from bot.evaluation import DEFAULT_SETS, evaluate, load_cases, rate, replay
+
+    scores = []
+    for folder in (f for f in DEFAULT_SETS if f.is_dir()):
+        cases = load_cases(folder)
+        overall = evaluate(replay(cases, str(model)), cases)["all"]
+        scores.append(
+            (
+                folder.name,
+                rate(overall.decision, overall.total),
+                rate(overall.wrong_answers, overall.total),
+            )
         )
-        return 2
-    cases = load_messages()
-    run_id = uuid.uuid4().hex[:8]
+    return tuple(scores)
+
+
+def comparison_table(runs: Sequence[ModelRun]) -> str:
+    """Every model's levels in one Markdown table, with its held-out scores on each row."""
+    names = [name for name, _, _ in runs[0].heldout] if runs else []
+    head = "| model | senders | messages | errors | p50 ms | p99 ms | messages/s | CPU ms/message |"
+    head += "".join(f" decision {n} | wrong answers {n} |" for n in names)
+    lines = [head, "|---" * (8 + 2 * len(names)) + "|"]
+    for model in runs:
+        scores = "".join(f" {d:.1f}% | {w:.1f}% |" for _, d, w in model.heldout)
+        for r in model.levels:
+            lines.append(
+                f"| {model.label} | {r.senders} | {r.messages} | {r.errors} | "
+                f"{r.percentile(50):.0f} | {r.percentile(99):.0f} | {r.per_second:.1f} | "
+                f"{_cpu_cell(r)} |" + scores
+            )
+    return "\n".join(lines)
+
+
+def _measure(
+    args: argparse.Namespace, url: str, cases: Sequence[dict[str, Any]], run_id: str, label: str
+) -> list[LevelResult]:
+    if args.warmup:
+        asyncio.run(run_level(url, cases, 1, args.warmup, f"{run_id}-warm"))
+    results = []
+    for senders in args.concurrency:
+        # CPU only when the servers run on this machine (started here).
+        result = measured_level(url, cases, senders, args.messages, run_id, cpu=not args.url)
+        print(
+            f"{label}: {senders:>3} senders: p50 {result.percentile(50):.0f} ms, "
+            f"p99 {result.percentile(99):.0f} ms, {result.per_second:.1f} messages/s, "
+            f"{result.errors} errors, machine CPU {_cpu_cell(result)} ms a message",
+            flush=True,
+        )
+        results.append(result)
+    return results
+
+
+def _serve_and_measure(
+    args: argparse.Namespace,
+    model: str | None,
+    label: str,
+    cases: Sequence[dict[str, Any]],
+    run_id: str,
+) -> tuple[list[LevelResult], float | None]:
     with ExitStack() as stack:
         if args.url:
             url, ready = args.url, None
         else:
             database_url = stack.enter_context(scratch_postgres_database()) if args.scaled else None
-            url, ready = stack.enter_context(started_server(args.model, database_url, args.workers))
-        if args.warmup:
-            asyncio.run(run_level(url, cases, 1, args.warmup, f"{run_id}-warm"))
-        results = []
-        for senders in args.concurrency:
-            # CPU only when the servers run on this machine (started here).
-            result = measured_level(url, cases, senders, args.messages, run_id, cpu=not args.url)
-            print(
-                f"{senders:>3} senders: p50 {result.percentile(50):.0f} ms, "
-                f"p99 {result.percentile(99):.0f} ms, {result.per_second:.1f} messages/s, "
-                f"{result.errors} errors, machine CPU {_cpu_cell(result)} ms a message",
-                flush=True,
-            )
-            results.append(result)
-    mix = expected_mix([cases[i % len(cases)] for i in range(args.messages)])
-    print(table(results))
-    print(f"expected mix: {mix}")
-    cost = results[-1].cpu_ms_per_message if results else None
-    if cost:
-        # At the busiest level's cost, what the machine's cores would make flat out.
-        cores = os.cpu_count() or 1
-        print(
-            f"at {cost:.1f} ms of CPU a message, {cores} cores make at most "
-            f"{cores * 1000 / cost:.0f} messages/s"
-        )
-    if ready is not None:
-        print(f"server ready {ready:.1f} s after `rasa run` started (model load included)")
-    if not args.no_record:
-        figures: dict[str, str] = {
-            f"{r.senders} sender{'s' if r.senders > 1 else ''}": (
+            url, ready = stack.enter_context(started_server(model, database_url, args.workers))
+        return _measure(args, url, cases, f"{run_id}-{label.split()[0]}", label), ready
+
+
+def _figures(args: argparse.Namespace, runs: Sequence[ModelRun], mix: str) -> dict[str, str]:
+    figures: dict[str, str] = {}
+    for model in runs:
+        prefix = f"{model.label} " if len(runs) > 1 else ""
+        for r in model.levels:
+            figures[f"{prefix}{r.senders} sender{'s' if r.senders > 1 else ''}"] = (
                 f"p50 {r.percentile(50):.0f} ms, p99 {r.percentile(99):.0f} ms, "
                 f"{r.per_second:.1f} msg/s"
                 + (f", {r.errors} errors" if r.errors else "")
                 + (f", CPU {_cpu_cell(r)} ms/msg" if r.cpu_ms_per_message else "")
             )
-            for r in results
-        }
-        figures["messages per level"] = str(args.messages)
-        if not args.url:
-            figures["set-up"] = (
-                f"scaled (PostgreSQL, Redis), {args.workers} worker(s)"
-                if args.scaled
-                else "embedded (SQLite)"
+        for name, decision, wrong in model.heldout:
+            figures[f"{prefix}{name} decision"] = f"{decision:.1f}%, wrong answers {wrong:.1f}%"
+        if model.ready is not None:
+            figures[f"{prefix}server ready"] = f"{model.ready:.1f} s"
+    figures["messages per level"] = str(args.messages)
+    if not args.url:
+        figures["set-up"] = (
+            f"scaled (PostgreSQL, Redis), {args.workers} worker(s)"
+            if args.scaled
+            else "embedded (SQLite)"
+        )
+    figures["mix"] = mix
+    figures["load avg"] = f"{os.getloadavg()[0]:.1f}"
+    if args.note:
+        figures["note"] = args.note
+    return figures
+
+
+def _usage_error(args: argparse.Namespace) -> str | None:
+    if args.workers > 1 and not (args.scaled or args.url):
+        return (
+            "--workers above 1 needs --scaled (Rasa shares conversations between workers "
+            "only through the Redis lock store)"
+        )
+    if args.stock and args.url:
+        return "--stock starts stock Rasa's server itself: leave out --url"
+    return None
+
+
+def _models(args: argparse.Namespace) -> list[tuple[str, str | None]]:
+    """(label, model file) for each model to serve: the shipped one, then stock Rasa."""
+    if not args.stock:
+        return [("shipped", args.model)]
+    from bot.replay import newest_model
+    from bot.stock import stock_model
+
+    shipped = Path(args.model) if args.model else REPO / newest_model(REPO / "models")
+    stock = stock_model(Path(args.stock_cache) if args.stock_cache else None)
+    return [("shipped", str(shipped)), ("stock Rasa", str(stock))]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs every concurrency level, prints the table and appends it to the results file.
+
+    With `--stock`, stock Rasa (bot/stock.py) is trained once for the data, both models are
+    scored on the held-out set first (so no replay runs while the load is measured), then each
+    is served in turn under the same levels and messages.
+    """
+    problem = _usage_error(args)
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    cases = load_messages()
+    run_id = uuid.uuid4().hex[:8]
+    models = _models(args)
+    scores = {}
+    if args.stock:
+        for label, path in models:
+            print(f"{label}: scoring {Path(str(path)).name} on the held-out sets ...", flush=True)
+            scores[label] = heldout_scores(Path(str(path)))
+    runs = []
+    for label, path in models:
+        levels, ready = _serve_and_measure(args, path, label, cases, run_id)
+        runs.append(ModelRun(label, tuple(levels), ready, scores.get(label, ())))
+    mix = expected_mix([cases[i % len(cases)] for i in range(args.messages)])
+    print(comparison_table(runs) if args.stock else table(runs[0].levels))
+    print(f"expected mix: {mix}")
+    for model in runs:
+        cost = model.levels[-1].cpu_ms_per_message if model.levels else None
+        if cost:
+            # At the busiest level's cost, what the machine's cores would make flat out.
+            cores = os.cpu_count() or 1
+            print(
+                f"{model.label}: at {cost:.1f} ms of CPU a message, {cores} cores make at most "
+                f"{cores * 1000 / cost:.0f} messages/s"
             )
-        figures["mix"] = mix
-        if ready is not None:
-            figures["server ready"] = f"{ready:.1f} s"
-        figures["load avg"] = f"{os.getloadavg()[0]:.1f}"
-        if args.note:
-            figures["note"] = args.note
+        if model.ready is not None:
+            print(
+                f"{model.label}: server ready {model.ready:.1f} s after `rasa run` started "
+                "(model load included)"
+            )
+    if not args.no_record:
         target = Path(args.results) if args.results else RESULTS_FILE
-        append_run("serve", command_line(), figures, path=target)
+        append_run("serve", command_line(), _figures(args, runs, mix), path=target)
         print(f"appended to {target}")
-    return 1 if any(r.errors == r.messages for r in results) else 0
+    failed = any(r.errors == r.messages for model in runs for r in model.levels)
+    return 1 if failed else 0

@@ -45,6 +45,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warmup", type=int, default=5, help="messages sent before timing (default 5)"
     )
+    parser.add_argument(
+        "--stock",
+        action="store_true",
+        help="also serve stock Rasa (the `rasa init` config, DIET and TED, trained on the same "
+        "domain and data, cached by their hash) under the same load, and score both on the "
+        "held-out set: one more row per level in the same table",
+    )
+    parser.add_argument(
+        "--stock-cache",
+        default=None,
+        metavar="DIR",
+        help="where stock models are kept between runs (default: afterhours-stock-rasa in the "
+        "system's temporary folder)",
+    )
     parser.add_argument("--note", default="", help="a word on the run, written with its row")
     parser.add_argument(
         "--no-record", action="store_true", help="do not append the row to benchmarks/results.md"

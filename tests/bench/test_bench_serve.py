@@ -150,3 +150,33 @@ def test_several_workers_need_the_scaled_set_up(capsys: pytest.CaptureFixture[st
 
     assert main(["bench", "serve", "--workers", "2", "--no-record"]) == 2
     assert "--workers above 1 needs --scaled" in capsys.readouterr().err
+
+
+def test_stock_rasa_is_one_more_row_per_level_in_the_same_table() -> None:
+    from bot.bench.serve import ModelRun, comparison_table
+
+    shipped = ModelRun(
+        "shipped",
+        (LevelResult(1, 10, 0, 1.0, (10.0,), cpu_seconds=0.3),),
+        ready=7.0,
+        heldout=(("heldout", 97.0, 0.9),),
+    )
+    stock = ModelRun(
+        "stock Rasa",
+        (LevelResult(1, 10, 0, 2.0, (20.0,), cpu_seconds=0.5),),
+        heldout=(("heldout", 80.5, 4.3),),
+    )
+    lines = comparison_table([shipped, stock]).splitlines()
+    assert lines[0].endswith("| CPU ms/message | decision heldout | wrong answers heldout |")
+    assert lines[1] == "|---" * 10 + "|"
+    assert lines[2] == "| shipped | 1 | 10 | 0 | 10 | 10 | 10.0 | 30.0 | 97.0% | 0.9% |"
+    assert lines[3] == "| stock Rasa | 1 | 10 | 0 | 20 | 20 | 5.0 | 50.0 | 80.5% | 4.3% |"
+
+
+def test_stock_rasa_needs_the_benchmark_to_start_the_servers(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import main
+
+    assert main(["bench", "serve", "--stock", "--url", "http://127.0.0.1:1", "--no-record"]) == 2
+    assert "--stock starts stock Rasa's server itself" in capsys.readouterr().err
