@@ -180,3 +180,68 @@ def test_stock_rasa_needs_the_benchmark_to_start_the_servers(
 
     assert main(["bench", "serve", "--stock", "--url", "http://127.0.0.1:1", "--no-record"]) == 2
     assert "--stock starts stock Rasa's server itself" in capsys.readouterr().err
+
+
+def test_stock_runs_both_models_under_the_same_levels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import contextlib
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from bot import stock
+    from bot.bench import serve
+    from bot.cli import main
+
+    served: list[str | None] = []
+
+    class Webhook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.dumps([]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    @contextlib.contextmanager
+    def fake_server(model: str | None, database_url: Any = None, workers: int = 1) -> Any:
+        served.append(model)
+        yield f"http://127.0.0.1:{server.server_address[1]}", 1.5
+
+    monkeypatch.setattr(serve, "started_server", fake_server)
+    monkeypatch.setattr(stock, "stock_model", lambda cache=None: tmp_path / "stock-abc.tar.gz")
+    scores = {"shipped.tar.gz": 97.0, "stock-abc.tar.gz": 81.0}
+    monkeypatch.setattr(
+        serve, "heldout_scores", lambda model: (("heldout", scores[model.name], 1.0),)
+    )
+    results = tmp_path / "results.md"
+    try:
+        code = main(
+            [
+                "bench", "serve", "--stock", "--model", str(tmp_path / "shipped.tar.gz"),
+                "--messages", "6", "--concurrency", "1", "2", "--warmup", "0",
+                "--results", str(results),
+            ]
+        )  # fmt: skip
+    finally:
+        server.shutdown()
+    assert code == 0
+    assert served == [str(tmp_path / "shipped.tar.gz"), str(tmp_path / "stock-abc.tar.gz")]
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [row.split(" | ")[:2] for row in rows[1:]] == [
+        ["| shipped", "1"],
+        ["| shipped", "2"],
+        ["| stock Rasa", "1"],
+        ["| stock Rasa", "2"],
+    ]
+    assert rows[1].endswith("| 97.0% | 1.0% |") and rows[3].endswith("| 81.0% | 1.0% |")
+    recorded = results.read_text(encoding="utf-8")
+    assert "stock Rasa 2 senders" in recorded and "stock Rasa heldout decision 81.0%" in recorded
