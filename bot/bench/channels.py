@@ -385,6 +385,9 @@ class ChannelStack:
     log_path: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     ready_seconds: float | None = None
+    #: How each server was started ("actions", "rasa"): the fault benchmark restarts them.
+    commands: dict[str, list[str]] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
@@ -481,15 +484,20 @@ def channel_stack(
         log_path = scratch / "servers.log"
         log = cleanup.enter_context(open(log_path, "w", encoding="utf-8"))
         stack = ChannelStack(list(drivers), scratch, db_url, rasa_port, log_path)
+        stack.env = env
+        stack.commands = {
+            "actions": action_server_command(action_port),
+            "rasa": rasa_run_command(model, rasa_port, endpoints, credentials),
+        }
         started = time.perf_counter()
         actions = subprocess.Popen(
-            action_server_command(action_port), env=env, cwd=REPO, stdout=log, stderr=log
+            stack.commands["actions"], env=env, cwd=REPO, stdout=log, stderr=log
         )
         stack.processes.append(actions)
         cleanup.callback(_stop_gently, actions, 10.0)
         wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
         rasa = subprocess.Popen(
-            rasa_run_command(model, rasa_port, endpoints, credentials),
+            stack.commands["rasa"],
             env=env,
             cwd=REPO,
             stdout=log,

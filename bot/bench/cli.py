@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "nlu": ("bot.bench.nlu", "the NLU pipeline on a public intent benchmark"),
     "serve": ("bot.bench.serve", "the running server through its REST channel"),
     "channels": ("bot.bench.channels", "each channel connector end to end on loopback"),
+    "faults": ("bot.bench.faults", "kill -9 the servers mid-burst: what was lost or sent twice"),
     "desk": ("desk.bench", "the desk's queue page with 10,000 tickets; claims by 20 agents"),
 }
 

@@ -38,6 +38,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.base import (
+    DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REDELIVER_EVERY,
     ChannelConnector,
     ConnectorOutput,
@@ -367,7 +368,7 @@ class TwilioSmsInput(ChannelConnector):
             max_body_bytes=int(options.get("max_body_bytes", 64 * 1024)),
             redeliver_after=float(options.get("redeliver_after", 120.0)),
             redeliver_every=float(options.get("redeliver_every", DEFAULT_REDELIVER_EVERY)),
-            max_in_flight=int(options.get("max_in_flight", 8)),
+            max_in_flight=int(options.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT)),
         )
 
     def __init__(

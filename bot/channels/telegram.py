@@ -46,6 +46,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.base import (
+    DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REDELIVER_EVERY,
     ChannelConnector,
     ConnectorOutput,
@@ -610,7 +611,7 @@ class TelegramInput(ChannelConnector):
             max_body_bytes=int(_float(options, "max_body_bytes", 256 * 1024)),
             redeliver_after=_float(options, "redeliver_after", 120.0),
             redeliver_every=_float(options, "redeliver_every", DEFAULT_REDELIVER_EVERY),
-            max_in_flight=int(_float(options, "max_in_flight", 8)),
+            max_in_flight=int(_float(options, "max_in_flight", DEFAULT_MAX_IN_FLIGHT)),
         )
 
     def __init__(

@@ -1,0 +1,336 @@
+"""`afterhours bench faults`: kill the servers mid-burst and count what was lost or sent twice.
+
+It runs what `afterhours run` runs — the action server and `rasa run` with the SMS and Telegram
+connectors — on loopback against the fake platforms (``tests/fakes/``), with the real client
+libraries, inbox, NLU, policies, actions and queue. For each scenario it sends a burst of
+messages, each from a new customer, half by SMS and half by Telegram, about a fifth of them
+needing a person (a ticket and a promise), the rest routine questions. Once about a third has
+been answered, it ``kill -9``s one server, waits a moment, starts it again and waits for the rest:
+
+- ``rasa``: the Rasa server (connectors, inbox, NLU, policies) dies;
+- ``actions``: the action server dies, so handoffs fail in Rasa until it is back.
+
+For each it prints: messages sent, answered, handoffs expected, tickets, lost (no reply, or a
+handoff without its ticket), duplicated replies (the same text twice to one customer), duplicate
+tickets (two for one conversation), unfinished inbox entries, and the seconds from the restart to
+the server being ready and to the last reply. Every figure must be 0 where it counts what went
+wrong. Each run appends a row to benchmarks/results.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.bench.channels import (
+    NIGHT_BRAND,
+    QUESTIONS,
+    REPO,
+    ChannelStack,
+    Driver,
+    SmsDriver,
+    TelegramDriver,
+    channel_stack,
+)
+
+#: Messages that need a person with the night brand (a ticket and a promise), in four languages.
+HANDOFFS = (
+    "I want to talk to a real person please",
+    "you charged me twice this month, my bill is wrong",
+    "quero falar com uma pessoa, por favor",
+    "quiero hablar con una persona",
+    "voglio parlare con un operatore",
+)
+SCENARIOS = ("rasa", "actions")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Adds the `bench faults` options."""
+    parser.add_argument(
+        "--messages", type=int, default=500, help="messages in each burst (default 500)"
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        choices=SCENARIOS,
+        help="which server to kill (repeatable; default: rasa, then actions)",
+    )
+    parser.add_argument(
+        "--down", type=float, default=3.0, help="seconds a killed server stays down (default 3)"
+    )
+    parser.add_argument("--model", type=Path, default=None, help="model (default: the newest)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the logs and databases here")
+    parser.add_argument("--note", default="", help="a word on the run, written with its row")
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not append the rows to benchmarks/results.md"
+    )
+
+
+@dataclass(frozen=True)
+class Message:
+    """One customer's message in a burst."""
+
+    driver: Driver
+    key: str
+    text: str
+    handoff: bool
+
+    @property
+    def conversation(self) -> str:
+        """Rasa's sender id (and the queue's conversation id)."""
+        return f"{self.driver.name}:{self.key}"
+
+
+@dataclass(frozen=True)
+class FaultResult:
+    """What one scenario counted."""
+
+    scenario: str
+    sent: int
+    answered: int
+    handoffs: int
+    tickets: int
+    lost: int
+    duplicated: int
+    duplicate_tickets: int
+    unfinished: int
+    ready_seconds: float
+    recovery_seconds: float
+
+    def row(self) -> dict[str, object]:
+        """The figures for benchmarks/results.md."""
+        return {
+            "kill": self.scenario,
+            "sent": self.sent,
+            "answered": self.answered,
+            "handoffs": self.handoffs,
+            "tickets": self.tickets,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "duplicate tickets": self.duplicate_tickets,
+            "unfinished": self.unfinished,
+            "ready after restart": f"{self.ready_seconds:.1f} s",
+            "restart to last reply": f"{self.recovery_seconds:.1f} s",
+        }
+
+    @property
+    def clean(self) -> bool:
+        """Nothing lost, nothing twice, everything finished."""
+        return not (self.lost or self.duplicated or self.duplicate_tickets or self.unfinished)
+
+
+def burst(drivers: Sequence[Driver], count: int, first: int) -> list[Message]:
+    """``count`` messages from new customers, alternating channels, one in five a handoff."""
+    messages = []
+    for index in range(count):
+        driver = drivers[index % len(drivers)]
+        handoff = index % 5 == 4
+        pool = HANDOFFS if handoff else QUESTIONS
+        text = pool[(index // 5 if handoff else index) % len(pool)]
+        messages.append(Message(driver, driver.customer(first + index), text, handoff))
+    return messages
+
+
+def send(messages: Sequence[Message]) -> None:
+    """Each driver delivers its share all at once, as its platform would."""
+    for driver in {m.driver.name: m.driver for m in messages}.values():
+        driver.send([(m.key, m.text) for m in messages if m.driver is driver])
+
+
+def replies_of(messages: Sequence[Message]) -> dict[str, list[tuple[float, str]]]:
+    """Every reply received so far by the burst's customers."""
+    found: dict[str, list[tuple[float, str]]] = {}
+    for driver in {m.driver.name: m.driver for m in messages}.values():
+        for key, got in driver.replies().items():
+            found[f"{driver.name}:{key}"] = got
+    wanted = {m.conversation for m in messages}
+    return {key: got for key, got in found.items() if key in wanted}
+
+
+def wait_for(messages: Sequence[Message], share: float, timeout: float) -> None:
+    """Waits until ``share`` of the customers got a reply (or the time is up)."""
+    deadline = time.monotonic() + timeout
+    while len(replies_of(messages)) < share * len(messages) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def kill(stack: ChannelStack, role: str) -> subprocess.Popen[bytes]:
+    """``kill -9`` of a server; returns its process (dead)."""
+    process = _process(stack, role)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    return process
+
+
+def restart(stack: ChannelStack, role: str) -> subprocess.Popen[bytes]:
+    """Starts a killed server again, as it was started, logging to the same file."""
+    with open(stack.log_path, "a", encoding="utf-8") as log:
+        process = subprocess.Popen(
+            stack.commands[role], env=stack.env, cwd=REPO, stdout=log, stderr=log
+        )
+    index = stack.processes.index(_process(stack, role))
+    stack.processes[index] = process
+    return process
+
+
+def _process(stack: ChannelStack, role: str) -> subprocess.Popen[bytes]:
+    command = stack.commands[role]
+    return next(p for p in stack.processes if p.args == command)
+
+
+def _health_url(stack: ChannelStack, role: str) -> str:
+    from bot.servers import rasa_status_url
+
+    if role == "rasa":
+        return rasa_status_url(stack.rasa_url)
+    port = stack.commands["actions"][stack.commands["actions"].index("--port") + 1]
+    return f"http://127.0.0.1:{port}/health"
+
+
+def tickets_by_conversation(db_url: str) -> dict[str, int]:
+    """How many tickets each conversation has in the queue."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url, future=True)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT conversation_id, count(*) FROM handoff_tickets GROUP BY 1")
+            ).all()
+    finally:
+        engine.dispose()
+    return {str(conversation): int(count) for conversation, count in rows}
+
+
+def scenario(
+    stack: ChannelStack, role: str, messages: Sequence[Message], down: float, timeout: float
+) -> FaultResult:
+    """Sends the burst, kills ``role`` a third of the way through, restarts it, counts."""
+    from bot.servers import wait_until_healthy
+
+    send(messages)
+    wait_for(messages, 0.3, timeout)
+    kill(stack, role)
+    time.sleep(down)
+    restarted_at = time.monotonic()
+    process = restart(stack, role)
+    wait_until_healthy(_health_url(stack, role), process, timeout=300)
+    ready = time.monotonic() - restarted_at
+    wait_for(messages, 1.0, timeout)
+    time.sleep(5.0)  # a late duplicate would come now
+    return count(stack, role, messages, restarted_at, ready)
+
+
+def count(
+    stack: ChannelStack,
+    role: str,
+    messages: Sequence[Message],
+    restarted_at: float,
+    ready: float,
+) -> FaultResult:
+    """Scores a scenario from the platforms' records, the queue and the inbox."""
+    replies = replies_of(messages)
+    tickets = tickets_by_conversation(stack.db_url)
+    lost = duplicated = 0
+    for message in messages:
+        got = [text for _, text in replies.get(message.conversation, [])]
+        duplicated += len(got) - len(set(got))
+        if not got or (message.handoff and not tickets.get(message.conversation)):
+            lost += 1
+    last = max((at for got in replies.values() for at, _ in got), default=math.nan)
+    inbox = stack.inbox()
+    try:
+        unfinished = sum(
+            inbox.counts(name)["received"] + inbox.counts(name)["failed"]
+            for name in {m.driver.name for m in messages}
+        )
+    finally:
+        inbox.dispose()
+    ours = [tickets.get(m.conversation, 0) for m in messages]
+    return FaultResult(
+        scenario=role,
+        sent=len(messages),
+        answered=len(replies),
+        handoffs=sum(1 for m in messages if m.handoff),
+        tickets=sum(ours),
+        lost=lost,
+        duplicated=duplicated,
+        duplicate_tickets=sum(n - 1 for n in ours if n > 1),
+        unfinished=unfinished,
+        ready_seconds=ready,
+        recovery_seconds=max(0.0, last - restarted_at),
+    )
+
+
+def run_faults(
+    model: Path | None,
+    messages: int,
+    scenarios: Sequence[str],
+    down: float = 3.0,
+    keep: Path | None = None,
+) -> list[FaultResult]:
+    """Runs the scenarios one after the other on one stack (new customers for each)."""
+    from bot.replay import newest_model
+
+    model_path = model or newest_model(REPO / "models")
+    drivers: list[Driver] = [SmsDriver(), TelegramDriver()]
+    results = []
+    timeout = max(300.0, messages * 1.0)
+    with channel_stack(drivers, model_path, brand=NIGHT_BRAND, keep_dir=keep) as stack:
+        warm = burst(drivers, len(drivers), 900_000)
+        send(warm)
+        wait_for(warm, 1.0, 300)
+        try:
+            for number, role in enumerate(scenarios):
+                batch = burst(drivers, messages, number * 100_000)
+                results.append(scenario(stack, role, batch, down, timeout))
+        finally:
+            # The restarted servers are ours to stop (the stack stops the ones it started).
+            for process in stack.processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+            for process in stack.processes:
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+    return results
+
+
+def table(results: Sequence[FaultResult]) -> str:
+    """The figures, one column per scenario."""
+    names = list(results[0].row()) if results else []
+    rows = [(name, [str(r.row()[name]) for r in results]) for name in names]
+    width = max((len(name) for name, _ in rows), default=0)
+    return "\n".join(f"  {name:<{width}}  " + "  ".join(f"{v:>22}" for v in values)
+                     for name, values in rows)  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    """Runs the benchmark and prints its table.
+
+    Returns:
+        0 when nothing was lost, duplicated or left unfinished in any scenario, else 1.
+    """
+    scenarios = args.scenario or list(SCENARIOS)
+    results = run_faults(args.model, args.messages, scenarios, args.down, args.keep)
+    print(f"afterhours bench faults --messages {args.messages}")
+    print(table(results))
+    if not args.no_record:
+        from bot.bench.results import append_run, command_line
+
+        for result in results:
+            figures: dict[str, Any] = dict(result.row())
+            figures["load"] = f"{os.getloadavg()[0]:.1f}"
+            if args.note:
+                figures["note"] = args.note
+            append_run("faults", command_line(), figures)
+    return 0 if all(r.clean for r in results) else 1
