@@ -49,7 +49,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 chromium: ## install Debian's chromium for the desk's browser tests, if it is missing
 	@test -x $(CHROMIUM) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
 
-test: setup chromium ## the whole test suite (what CI runs)
+# The shipped reverse proxy (deploy/nginx/afterhours.conf) is tested with Debian's nginx.
+NGINX := /usr/sbin/nginx
+
+nginx: ## install Debian's nginx for the reverse-proxy test, if it is missing
+	@test -x $(NGINX) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y nginx-light; }
+
+test: setup chromium nginx ## the whole test suite (what CI runs)
 	$(BIN)/pytest -q
 
 test-fast: setup ## the suite without the slow (model-training) tests
