@@ -7,7 +7,7 @@ export RASA_TELEMETRY_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup lock up model train demo run test test-fast lint heldout evaluate clean chromium
+.PHONY: help setup lock up model train demo run test test-fast lint heldout evaluate clean chromium nginx
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
