@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import logging
 import random
 import time
@@ -163,12 +164,27 @@ class ConnectorOutput(RenderingOutputChannel):
                 self._entry_id,
             )
             return
-        await self.deliver(recipient_id, reply)
+        record = None
         if self._ledger is not None and self._entry_id is not None:
+            record = functools.partial(self._ledger.record, self._entry_id, index)
+        await self.deliver_and_record(recipient_id, reply, record)
+
+    async def deliver_and_record(
+        self, recipient_id: str, reply: Reply, record: Callable[[], None] | None
+    ) -> None:
+        """Delivers one reply, then calls ``record`` (blocking; None: nothing to record).
+
+        ``record`` writes the reply ledger; the sooner it runs after the platform took the
+        reply, the fewer replies a crash makes go out twice. This default records once
+        :meth:`deliver` returned, on a thread of its own; a connector whose client can call it
+        the moment the platform answered overrides this. ``record`` must also run when the
+        reply was refused for good (it is not to be tried again), and must not run when
+        delivery failed for now (:class:`DeliveryError`).
+        """
+        await self.deliver(recipient_id, reply)
+        if record is not None:
             # Its own thread: not queued behind the inbox's other work in the default pool.
-            await asyncio.get_running_loop().run_in_executor(
-                _LEDGER_WRITER, self._ledger.record, self._entry_id, index
-            )
+            await asyncio.get_running_loop().run_in_executor(_LEDGER_WRITER, record)
 
 
 class ChannelConnector(InputChannel):
