@@ -14,7 +14,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.responses import ResponseBook, day_phrase, time_phrase
 from bot.settings import WEEKDAYS, Brand, database_url, load_brand
-from handoff.departments import department_for
+from handoff.departments import department_of
 from handoff.priority import need_for
 from handoff.queue import HandoffQueue
 from handoff.transcript import Entry
@@ -201,7 +201,7 @@ class ActionHandoff(Action):
             locale=locale,
             reasons=reasons,
             need=need_for(reasons, triage.get("emotion")),
-            department=department_for(topic or triage.get("intent"), brand.departments),
+            department=department_of(triage, brand.departments),
             topic=topic,
             suggested_answer=book.answer_for(topic, language),
             reply_eta=eta,

@@ -1,11 +1,13 @@
 """`TriagePolicy`: the Rasa policy that takes the answer / handoff / ignore decision.
 
 It reads what the NLU found (intent, FAQ topic and confidences, language, personal data, emotion,
-addressing) and what the channel said (public or private, the time), asks the brand's calendar
-whether the desk is open, and calls :func:`bot.triage.decide`. The decision is always recorded in
-the `triage` and `language` slots. Where the rules in `data/rules/` already lead to the right
-action for the intent, the policy leaves the prediction to RulePolicy; it predicts itself only
-when it overrides them (an emotional FAQ question, personal data, in hours, not addressed, ...).
+addressing), what the channel said (public or private, the time) and what the bot last decided in
+the conversation (after an answer, a short "great, that's all" closes it), asks the brand's
+calendar whether the desk is open, and calls :func:`bot.triage.decide`. The decision is always
+recorded in the `triage` and `language` slots. Where the rules in `data/rules/` already lead to
+the right action for the intent, the policy leaves the prediction to RulePolicy; it predicts
+itself only when it overrides them (an emotional FAQ question, personal data, in hours, not
+addressed, a closer read from the conversation, ...).
 """
 
 from __future__ import annotations
@@ -70,8 +72,15 @@ def signals_from(
     if not language.get("reliable", True) and language_slot:
         code = language_slot  # a short "ok" keeps the conversation's language
     answered: list[str] = []
-    if previous and previous.get("decision") == ANSWER and previous.get("topic"):
+    after_answer = bool(previous and previous.get("decision") == ANSWER)
+    if previous and after_answer and previous.get("topic"):
         answered.append(previous["topic"])
+    # Confidence per intent family; FallbackClassifier's own entry says nothing about which.
+    families = {
+        str(entry["name"]): float(entry.get("confidence") or 0.0)
+        for entry in parse.get("intent_ranking") or []
+        if isinstance(entry, dict) and entry.get("name") and entry["name"] != "nlu_fallback"
+    }
     name = intent.get("name")
     confidence = float(intent.get("confidence") or 0.0)
     topic = response.get("intent_response_key")
@@ -95,6 +104,8 @@ def signals_from(
         "addressed": bool(addressing.get("addressed", True)),
         "public": bool(metadata.get("public", False)),
         "answered_topics": answered,
+        "after_answer": after_answer,
+        "intent_ranking": families,
     }
 
 
@@ -204,6 +215,16 @@ class TriagePolicy(Policy):
         """Decides after a customer message; listens after its own actions."""
         abstain = self._prediction(self._default_predictions(domain))
         if tracker.latest_action_name in OWN_ACTIONS:
+            return self._predict(domain, ACTION_LISTEN_NAME, [])
+        triage_slot = tracker.get_slot("triage")
+        if (
+            (tracker.latest_action_name or "").startswith("utter_")
+            and isinstance(triage_slot, dict)
+            and triage_slot.get("decision") == ANSWER
+        ):
+            # One answer per message. The rules know this only for the intent they answer; a
+            # closer read from the conversation ("ok, that's all, night" after an answer gets
+            # utter_goodbye) is answered by this policy, so it also says that the turn is over.
             return self._predict(domain, ACTION_LISTEN_NAME, [])
         message = tracker.latest_message
         if tracker.latest_action_name != ACTION_LISTEN_NAME or message is None:

@@ -8,7 +8,7 @@ Nothing here imports Rasa, so the rules are unit-tested without a model.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final, Literal
 
 Decision = Literal["answer", "handoff", "ignore"]
@@ -36,6 +36,9 @@ class IntentRules:
             "account_request": "private",
             "not_helpful": "complex",
             "out_of_scope": "complex",
+            # A question on an FAQ topic that its answer does not settle (the law behind a
+            # penalty, a move whose installation is a month late): a person, never the FAQ.
+            "beyond_faq": "complex",
             "nlu_fallback": "complex",
         }
     )
@@ -44,8 +47,13 @@ class IntentRules:
             "spam": "spam",
             "abuse": "abuse",
             "acknowledge": "no_reply_needed",
+            # Talks about the brand but asks nothing. In public, AddressingDetector already made
+            # it `not_addressed`; in a private chat nothing needs a reply either.
+            "no_request": "no_reply_needed",
         }
     )
+    # What closes a conversation after an answer: said back (thanks, goodbye) or left (ok).
+    closers: frozenset[str] = frozenset({"thanks", "goodbye", "acknowledge"})
     retrieval_intent: str = "faq"
 
 
@@ -57,6 +65,10 @@ class Thresholds:
     faq: float = 0.5
     faq_ambiguity: float = 0.1
     max_answerable_length: int = 600
+    # After an answer, a message this short, without a question, whose closing intents together
+    # reach `closer` and outweigh every other intent, closes the conversation.
+    closer: float = 0.3
+    closer_max_length: int = 80
 
 
 @dataclass(frozen=True)
@@ -77,6 +89,10 @@ class Signals:
     in_hours: bool = False
     answer_in_hours: bool = False
     answered_topics: Sequence[str] = ()
+    # The conversation so far: whether the bot's last decision was an answer, and the NLU's
+    # confidence per intent (families: "faq", "thanks", ...; nlu_fallback left out).
+    after_answer: bool = False
+    intent_ranking: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,6 +105,8 @@ class Triage:
     suggested_topic: str | None = None
     language: str = "en"
     move_to_private: bool = False
+    # The FAQ topic the message is about, even when it is handed off: it picks the department.
+    about: str | None = None
 
     @property
     def reason(self) -> str | None:
@@ -116,6 +134,35 @@ def _is_blank(text: str) -> bool:
     return not text or not text.strip()
 
 
+def closing_intent(
+    signals: Signals, rules: IntentRules, thresholds: Thresholds
+) -> tuple[str, float] | None:
+    """The closer a short message after an answer is, when the NLU alone was not sure of it.
+
+    Right after the bot answered, "brilliant, that's all, night!" or "valeu, falou" closes the
+    conversation even when no single closing intent won: the closing intents are added up and,
+    when together they reach `thresholds.closer` and outweigh every other intent, the strongest
+    of them is the message's intent. A question, personal data, an emotion or a long message is
+    never a closer.
+
+    Returns:
+        The closing intent and the closing intents' total confidence, or None.
+    """
+    if not signals.after_answer or signals.intent in rules.closers:
+        return None
+    text = signals.text.strip()
+    if len(text) > thresholds.closer_max_length or "?" in text or signals.personal_data:
+        return None
+    if signals.emotion in EMOTIONAL_LABELS:
+        return None
+    closing = {name: signals.intent_ranking.get(name, 0.0) for name in rules.closers}
+    total = sum(closing.values())
+    others = [p for name, p in signals.intent_ranking.items() if name not in rules.closers]
+    if total < thresholds.closer or total < max(others, default=0.0):
+        return None
+    return max(closing, key=lambda name: closing[name]), total
+
+
 def decide(
     signals: Signals,
     rules: IntentRules | None = None,
@@ -123,9 +170,10 @@ def decide(
 ) -> Triage:
     """Decides what the bot does with one message.
 
-    The order matters: a post not addressed to the brand is never answered; spam and abuse are
-    ignored; then every handoff reason that applies is collected (the first is the primary);
-    only a confident, routine, out-of-hours message is answered.
+    The order matters: a post not addressed to the brand is never answered; right after an
+    answer, a short closer is read as one (:func:`closing_intent`); spam and abuse are ignored;
+    then every handoff reason that applies is collected (the first is the primary); only a
+    confident, routine, out-of-hours message is answered.
 
     Args:
         signals: What the NLU and the channel know about the message.
@@ -139,6 +187,11 @@ def decide(
     thresholds = thresholds or Thresholds()
     language = signals.language
     has_personal_data = bool(signals.personal_data)
+    closer = closing_intent(signals, rules, thresholds)
+    if closer is not None:
+        # The closing intents passed their own threshold together: that is the confidence.
+        confidence = max(closer[1], thresholds.intent)
+        signals = replace(signals, intent=closer[0], intent_confidence=confidence)
 
     if signals.public and not signals.addressed:
         return Triage(IGNORE, ("not_addressed",), language=language)
@@ -182,6 +235,10 @@ def decide(
         reasons.append("complex")
 
     suggested = topic if intent in rules.answer else None
+    # What the message is about, for the department: the answer's topic, else a clear FAQ topic.
+    about = suggested if intent == rules.retrieval_intent else None
+    if about is None and signals.faq_confidence >= thresholds.faq:
+        about = signals.faq_topic
     if not reasons and intent in rules.answer and signals.in_hours and not signals.answer_in_hours:
         reasons.append("in_hours")
 
@@ -196,5 +253,6 @@ def decide(
             suggested_topic=suggested,
             language=language,
             move_to_private=move,
+            about=about,
         )
-    return Triage(ANSWER, topic=topic, suggested_topic=topic, language=language)
+    return Triage(ANSWER, topic=topic, suggested_topic=topic, language=language, about=about)

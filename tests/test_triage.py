@@ -118,3 +118,119 @@ def test_public_account_request_moves_to_private() -> None:
 def test_small_talk_is_answered_with_its_intent_as_topic() -> None:
     triage = decide(signals(intent="greet", faq_topic=None, text="hi"))
     assert (triage.decision, triage.topic) == ("answer", "greet")
+
+
+# -- after an answer, a short closer is a closer (issue 12, kind 2) ------------------------------
+
+
+def closer(**overrides: object) -> Signals:
+    base: dict[str, object] = {
+        "text": "brilliant, that's all, night!",
+        "intent": "nlu_fallback",
+        "intent_confidence": 0.45,
+        "faq_topic": "faq/wifi_password",
+        "faq_confidence": 0.3,
+        "after_answer": True,
+        "intent_ranking": {"goodbye": 0.3, "thanks": 0.15, "faq": 0.1, "not_helpful": 0.05},
+    }
+    base.update(overrides)
+    return signals(**base)
+
+
+def test_after_an_answer_an_unsure_short_closer_is_answered_as_one() -> None:
+    triage = decide(closer())
+    assert (triage.decision, triage.topic) == ("answer", "goodbye")
+    thanks = decide(closer(intent_ranking={"thanks": 0.25, "goodbye": 0.1, "spam": 0.1}))
+    assert (thanks.decision, thanks.topic) == ("answer", "thanks")
+
+
+def test_after_an_answer_an_acknowledgement_closes_without_a_reply() -> None:
+    triage = decide(closer(text="ta bom 👍", intent_ranking={"acknowledge": 0.4, "goodbye": 0.1}))
+    assert (triage.decision, triage.reason) == ("ignore", "no_reply_needed")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"after_answer": False},  # no answer to close
+        {"text": "great, and how do I pay my bill?"},  # a new question
+        {"text": "great " * 30},  # too long to be a closer
+        {"emotion": "anger"},
+        {"personal_data": [{"kind": "phone", "start": 0, "end": 9}]},
+        {"intent_ranking": {"not_helpful": 0.6, "thanks": 0.2, "goodbye": 0.1}},  # outweighed
+        {"intent_ranking": {"goodbye": 0.1, "thanks": 0.1}},  # too weak
+    ],
+)
+def test_what_is_not_a_closer(overrides: dict[str, object]) -> None:
+    assert decide(closer(**overrides)).decision == "handoff"
+
+
+def test_a_confident_intent_is_left_alone_after_an_answer() -> None:
+    # "did that, still nothing" right after an answer is what the classifier said: not helpful.
+    triage = decide(
+        closer(
+            intent="not_helpful",
+            intent_confidence=0.8,
+            intent_ranking={"not_helpful": 0.8, "thanks": 0.1},
+        )
+    )
+    assert (triage.decision, triage.reason) == ("handoff", "complex")
+
+
+# -- new intents --------------------------------------------------------------------------------
+
+
+def test_a_question_the_faq_does_not_settle_goes_to_a_person() -> None:
+    triage = decide(signals(intent="beyond_faq", faq_topic="faq/cancel_contract"))
+    assert (triage.decision, triage.reason, triage.topic) == ("handoff", "complex", None)
+
+
+def test_a_message_that_asks_nothing_gets_no_reply() -> None:
+    private = decide(signals(intent="no_request", faq_topic=None))
+    assert (private.decision, private.reason) == ("ignore", "no_reply_needed")
+    public = decide(signals(intent="no_request", public=True, addressed=False))
+    assert (public.decision, public.reason) == ("ignore", "not_addressed")
+
+
+# -- the department comes from the topic, even on a handoff -------------------------------------
+
+DEPARTMENTS = {
+    "billing": ["faq/bill_due_date", "faq/payment_methods", "account_request"],
+    "technical": ["faq/internet_down", "faq/wifi_password"],
+    "sales": ["faq/plans_prices"],
+}
+
+
+def department(triage_signals: Signals) -> str:
+    from handoff.departments import department_of
+
+    triage = decide(triage_signals)
+    return department_of(triage.as_slot(intent=triage_signals.intent), DEPARTMENTS)
+
+
+def test_a_card_number_sent_about_a_bill_goes_to_billing() -> None:
+    card = [{"kind": "card", "start": 10, "end": 29}]
+    assert department(signals(faq_topic="faq/bill_due_date", personal_data=card)) == "billing"
+    # Even when the classifier was unsure which question it is, the clear topic decides.
+    unsure = signals(
+        intent="nlu_fallback",
+        intent_confidence=0.45,
+        faq_topic="faq/payment_methods",
+        faq_confidence=0.7,
+        personal_data=card,
+    )
+    assert department(unsure) == "billing"
+
+
+def test_an_emotional_handoff_goes_to_the_team_of_its_topic() -> None:
+    angry = signals(intent="complaint", faq_topic="faq/internet_down", faq_confidence=0.8)
+    assert decide(angry).about == "faq/internet_down"
+    assert department(angry) == "technical"
+
+
+def test_without_a_clear_topic_the_intent_decides_then_general() -> None:
+    vague = {"faq_topic": "faq/plans_prices", "faq_confidence": 0.2}
+    assert department(signals(intent="account_request", **vague)) == "billing"  # type: ignore[arg-type]
+    assert department(signals(intent="request_human", **vague)) == "general"  # type: ignore[arg-type]
+    clear = signals(intent="account_request", faq_topic="faq/wifi_password", faq_confidence=0.9)
+    assert department(clear) == "technical"

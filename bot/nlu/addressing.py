@@ -5,6 +5,12 @@ when its leading @mentions include the brand, or when it names the brand without
 someone else. Two friends discussing the brand ("@ana have you tried @AuroraCare's fibre?") are not
 talking to it, and a plain retweet is not a message at all.
 
+Where the post stands says only so much: news about the brand, a sponsorship, a joke about the
+router or a friend told to write to the brand name it and ask it nothing. That part is learned:
+the intent classifier has a `no_request` intent (examples in every language in data/nlu/), and a
+public post it puts there is not addressed either (`asks_nothing`; validated on its own set of
+posts in tests/nlu/addressing_posts.yml).
+
 Plain logic: no Rasa import. The Rasa component wrapping it is
 `bot.nlu.components.AddressingDetector`.
 """
@@ -45,6 +51,7 @@ def addressing(
     public: bool,
     brand_handle: str,
     hint: Mapping[str, Any] | None = None,
+    asks_nothing: bool = False,
 ) -> Addressing:
     """Decide whether a message is addressed to the brand.
 
@@ -56,12 +63,21 @@ def addressing(
             ``{"addressed": bool, "why": str}``): who the post replies to, whether it is a
             retweet or a quote. It knows more than the text, so it decides when present;
             replay has none and decides from the text.
+        asks_nothing: The classifier read the post as asking the brand nothing (`no_request`).
 
     Returns:
         The decision and its reason.
     """
     if not public:
         return Addressing(True, "private message")
+    found = _from_text_or_hint(text, brand_handle, hint)
+    if found.addressed and asks_nothing:
+        return Addressing(False, "asks the brand nothing")
+    return found
+
+
+def _from_text_or_hint(text: str, brand_handle: str, hint: Mapping[str, Any] | None) -> Addressing:
+    """Whether a public post is addressed, from the platform's data or where the brand is named."""
     if hint is not None and isinstance(hint.get("addressed"), bool):
         return Addressing(hint["addressed"], str(hint.get("why") or "platform data"))
     text = text or ""

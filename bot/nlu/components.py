@@ -30,7 +30,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.events import UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.exceptions import InvalidConfigException
-from rasa.shared.nlu.constants import TEXT
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -46,6 +46,7 @@ PERSONAL_DATA_KEY = "personal_data"
 EMOTION_KEY = "emotion"
 ADDRESSING_KEY = "addressing"
 METADATA_KEY = "metadata"
+NLU_FALLBACK = "nlu_fallback"
 LANGUAGE_SLOT = "language"
 # How far back in a conversation to look for the language of an earlier message.
 MAX_EVENTS_BACK = 200
@@ -186,7 +187,12 @@ class LanguageDetector(_SignalComponent):
 class PersonalDataDetector(_SignalComponent):
     """Sets `personal_data`: `[{"kind", "start", "end"}]`, validated findings only."""
 
-    def __init__(self, account_number_pattern: str | None, phone_regions: list[str]) -> None:
+    def __init__(
+        self,
+        account_number_pattern: str | None,
+        phone_regions: list[str],
+        own_contacts: list[str] | None = None,
+    ) -> None:
         """Create the detector.
 
         Raises:
@@ -201,11 +207,16 @@ class PersonalDataDetector(_SignalComponent):
                 ) from error
         self.account_number_pattern = account_number_pattern or None
         self.phone_regions = [region.upper() for region in phone_regions]
+        self.own_contacts = list(own_contacts or [])
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """`account_number_pattern` ("" = none) and `phone_regions`; None takes brand.yml's."""
-        return {"account_number_pattern": None, "phone_regions": None}
+        """The detector's settings; None takes brand.yml's.
+
+        `account_number_pattern` ("" = none), `phone_regions`, and `own_contacts`: the brand's
+        phone numbers and e-mail addresses, which customers quote back.
+        """
+        return {"account_number_pattern": None, "phone_regions": None, "own_contacts": None}
 
     @classmethod
     def create(
@@ -219,7 +230,15 @@ class PersonalDataDetector(_SignalComponent):
         resolver = _ConfigResolver(config)
         pattern = resolver.get("account_number_pattern", "account_number_pattern")
         regions = _string_list(resolver.get("phone_regions", "phone_regions"), "phone_regions")
-        return cls(pattern if isinstance(pattern, str) else None, regions)
+        contacts = resolver.get("own_contacts", "contacts")
+        if not isinstance(contacts, (str, list, tuple)):
+            # brand.yml's `contacts`: the phone number and e-mail address customers quote back.
+            contacts = [
+                getattr(contacts, "phone", None) or "",
+                getattr(contacts, "email", None) or "",
+            ]
+        own = _string_list(contacts, "own_contacts")
+        return cls(pattern if isinstance(pattern, str) else None, regions, own)
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Find personal data in each message (the whole text is scanned)."""
@@ -228,6 +247,7 @@ class PersonalDataDetector(_SignalComponent):
                 _text_of(message),
                 account_pattern=self.account_number_pattern,
                 phone_regions=self.phone_regions,
+                own_contacts=self.own_contacts,
             )
             message.set(PERSONAL_DATA_KEY, as_spans(findings), add_to_output=True)
         return messages
@@ -287,18 +307,33 @@ class EmotionDetector(_SignalComponent):
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR], is_trainable=False)
 class AddressingDetector(_SignalComponent):
-    """Sets `addressing`: `{"addressed", "why"}` from the text and `metadata["public"]`."""
+    """Sets `addressing`: `{"addressed", "why"}` from the text, `metadata["public"]` and the intent.
 
-    def __init__(self, handle: str) -> None:
+    Listed after the intent classifier (and FallbackClassifier), it also reads the intent: a
+    public post classified as `no_request_intent` asks the brand nothing and is not addressed.
+    """
+
+    def __init__(
+        self, handle: str, no_request_intent: str | None = None, no_request_confidence: float = 0.45
+    ) -> None:
         """Create the detector for the brand's X handle."""
         if not handle or not handle.strip().lstrip("@"):
             raise InvalidConfigException("AddressingDetector needs the brand's handle")
+        if not 0.0 <= float(no_request_confidence) <= 1.0:
+            raise InvalidConfigException("`no_request_confidence` must be between 0 and 1")
         self.handle = handle.strip()
+        self.no_request_intent = no_request_intent or None
+        self.no_request_confidence = float(no_request_confidence)
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        """`handle`: the brand's X handle; None takes brand.yml's."""
-        return {"handle": None}
+        """The detector's settings.
+
+        `handle`: the brand's X handle (None takes brand.yml's); `no_request_intent`: the intent
+        of posts that ask nothing (None: the text alone decides), and `no_request_confidence`,
+        what it needs as the classifier's best intent.
+        """
+        return {"handle": None, "no_request_intent": None, "no_request_confidence": 0.45}
 
     @classmethod
     def create(
@@ -312,7 +347,34 @@ class AddressingDetector(_SignalComponent):
         handle = _ConfigResolver(config).get("handle", "handle")
         if not isinstance(handle, str):
             raise InvalidConfigException(f"`handle` must be a string, got {handle!r}")
-        return cls(handle)
+        intent = config.get("no_request_intent")
+        if intent is not None and not isinstance(intent, str):
+            raise InvalidConfigException(f"`no_request_intent` must be a string, got {intent!r}")
+        confidence = config.get("no_request_confidence", 0.45)
+        if not isinstance(confidence, (int, float)):
+            raise InvalidConfigException(
+                f"`no_request_confidence` must be a number, got {confidence!r}"
+            )
+        return cls(handle, intent, float(confidence))
+
+    def _asks_nothing(self, message: Message) -> bool:
+        """Whether the classifier's best intent is `no_request`, confident enough.
+
+        FallbackClassifier's own entry is passed over: a public post that reads most like a
+        non-request (at `no_request_confidence`) is better left alone than answered publicly
+        with "a person will answer you".
+        """
+        if not self.no_request_intent:
+            return False
+        ranking = message.get(INTENT_RANKING_KEY) or [message.get(INTENT) or {}]
+        for entry in ranking:
+            if not isinstance(entry, dict) or entry.get("name") == NLU_FALLBACK:
+                continue
+            return bool(
+                entry.get("name") == self.no_request_intent
+                and float(entry.get("confidence") or 0.0) >= self.no_request_confidence
+            )
+        return False
 
     def process(self, messages: list[Message]) -> list[Message]:
         """Decide for each message whether it is addressed to the brand."""
@@ -325,6 +387,7 @@ class AddressingDetector(_SignalComponent):
                 public=_is_public(metadata),
                 brand_handle=self.handle,
                 hint=hint if isinstance(hint, dict) else None,
+                asks_nothing=self._asks_nothing(message),
             )
             message.set(ADDRESSING_KEY, result.as_dict(), add_to_output=True)
         return messages

@@ -8,6 +8,16 @@ letters) is measured in code. A label's score adds the weights of its distinct c
 gets the label when the score reaches THRESHOLD (0.5). Calm questions carry no cue strong enough on
 their own: "how do I cancel my contract?" is not a threat, "I'm angry" is anger.
 
+Three signals read a message as a whole rather than word by word:
+- vulnerability: a person who depends on the line (an elderly or sick relative, a carer, a child's
+  medical sensor) counts towards distress, and with a fault ("the line is dead", "no internet")
+  reaches it: "my 88-year-old dad's landline is dead" is urgent, "my elderly mother needs a new
+  SIM" is not;
+- sarcasm: praise ("well done", "parabéns", "complimenti", a clapping emoji) next to a fault and no
+  sign that it was fixed ("brilliant, third outage this week 👏") is anger;
+- laughter ("hahaha", "kkkk", "jajaja", "😂") halves the anger and distress of the words: "hahaha
+  I'm desperate, forgot the wifi password again" is a routine question told with a smile.
+
 Plain logic: no Rasa import. The Rasa component wrapping it is `bot.nlu.components.EmotionDetector`.
 """
 
@@ -48,6 +58,10 @@ DEFAULT_WEIGHT = 0.25
 ANGRY_EMOJI_WEIGHT = 0.5
 DISTRESS_EMOJI_WEIGHT = 0.15
 CALM_QUESTION_DAMPING = 0.7
+# Praise about a fault, with no sign it was fixed, is sarcasm: anger on its own.
+SARCASM_WEIGHT = 0.6
+# Laughter halves what the anger and distress words (and angry emoji) say.
+LAUGHTER_DAMPING = 0.5
 
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"[@＠]\w+")
@@ -98,6 +112,12 @@ class EmotionLexicon:
     language: str
     groups: dict[str, list[_CueGroup]] = field(default_factory=dict)
     duration: list[_CueGroup] = field(default_factory=list)
+    # Whole-message signals (see the module docstring).
+    vulnerable: list[_CueGroup] = field(default_factory=list)
+    fault: list[_CueGroup] = field(default_factory=list)
+    praise: list[_CueGroup] = field(default_factory=list)
+    resolved: list[_CueGroup] = field(default_factory=list)
+    laughter: list[_CueGroup] = field(default_factory=list)
     negators: frozenset[str] = frozenset()
     angry_emoji: frozenset[str] = frozenset()
     distress_emoji: frozenset[str] = frozenset()
@@ -134,6 +154,16 @@ class EmotionLexicon:
                 common.get(label), f"emotion.common.{label}", True
             )
         lexicon.duration = _compile_groups(data.get("duration"), f"{where}.duration", False)
+        lexicon.vulnerable = _compile_groups(data.get("vulnerable"), f"{where}.vulnerable", True)
+        # A fault is usually written with a negation ("isn't working"): never negated.
+        lexicon.fault = _compile_groups(data.get("fault"), f"{where}.fault", False)
+        lexicon.praise = _compile_groups(data.get("praise"), f"{where}.praise", True)
+        lexicon.praise += _compile_groups(common.get("praise"), "emotion.common.praise", False)
+        lexicon.resolved = _compile_groups(data.get("resolved"), f"{where}.resolved", True)
+        lexicon.laughter = _compile_groups(data.get("laughter"), f"{where}.laughter", False)
+        lexicon.laughter += _compile_groups(
+            common.get("laughter"), "emotion.common.laughter", False
+        )
         lexicon.negators = frozenset(
             fold(word) for word in string_list(data.get("negators"), f"{where}.negators")
         )
@@ -279,6 +309,44 @@ def _intensity(raw: str, lexicon: EmotionLexicon) -> tuple[float, list[str]]:
     return min(score, MAX_INTENSITY), cues
 
 
+@dataclass(frozen=True)
+class _Context:
+    """What the whole message says besides its emotion words (see the module docstring)."""
+
+    vulnerable: float
+    fault: float
+    sarcastic: bool
+    laughing: bool
+    cues: tuple[str, ...]
+
+
+def _context(norm: str, lexicon: EmotionLexicon) -> _Context:
+    """Vulnerability, faults, sarcasm and laughter in a normalised message."""
+    cues: list[str] = []
+    vulnerable = _matches(norm, lexicon.vulnerable, lexicon.negators)
+    cues += [f"vulnerable:{cue}" for _, cue in vulnerable]
+    faults = _matches(norm, lexicon.fault, frozenset())
+    fault = max((weight for weight, _ in faults), default=0.0)
+    praise = _matches(norm, lexicon.praise, lexicon.negators)
+    resolved = _matches(norm, lexicon.resolved, lexicon.negators)
+    # Praise of a fault that was not fixed: "well done, third outage this week".
+    sarcastic = bool(praise) and fault > 0.0 and not resolved
+    if sarcastic:
+        cues += [f"sarcasm:{cue}" for _, cue in praise]
+    if fault > 0.0 and (vulnerable or sarcastic):
+        cues += [f"fault:{cue}" for _, cue in faults]
+    laughing = bool(_matches(norm, lexicon.laughter, frozenset()))
+    if laughing:
+        cues.append("laughter")
+    return _Context(
+        vulnerable=sum(weight for weight, _ in vulnerable),
+        fault=fault,
+        sarcastic=sarcastic,
+        laughing=laughing,
+        cues=tuple(cues),
+    )
+
+
 def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexicon]) -> Emotion:
     """Detect the emotion of one message.
 
@@ -311,6 +379,17 @@ def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexic
         word_scores["distress"] += DISTRESS_EMOJI_WEIGHT
         cues += [f"distress:{ch}" for ch in distress_emoji]
 
+    context = _context(norm, lexicon)
+    cues += context.cues
+    if context.laughing:
+        word_scores["anger"] *= LAUGHTER_DAMPING
+        word_scores["distress"] *= LAUGHTER_DAMPING
+    if context.vulnerable > 0.0:
+        # Someone who depends on the line; with the line broken, that is distress on its own.
+        word_scores["distress"] += context.vulnerable + context.fault
+    if context.sarcastic:
+        word_scores["anger"] += SARCASM_WEIGHT
+
     durations = _matches(norm, lexicon.duration, frozenset())
     duration = max((weight for weight, _ in durations), default=0.0)
     cues += [f"duration:{cue}" for _, cue in durations]
@@ -318,7 +397,9 @@ def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexic
     cues += intensity_cues
 
     anger = word_scores["anger"] + duration + intensity
-    if word_scores["anger"] == 0.0 and duration == 0.0:
+    if word_scores["anger"] == 0.0 and (duration == 0.0 or context.fault == 0.0):
+        # Shouting, or "AGAIN!!!" about something that is not a fault of ours ("my son used all
+        # the data AGAIN!!!"), is not anger by itself.
         anger = min(anger, INTENSITY_ONLY_CAP)
     scores["anger"] = anger
     distress = word_scores["distress"]

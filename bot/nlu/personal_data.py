@@ -6,6 +6,12 @@ for phone numbers, a careful pattern for e-mail addresses, and the brand's own a
 pattern. Overlapping findings are resolved so that each piece of text is reported once, as its most
 specific kind.
 
+Some numbers pass those checks and are still not the customer's: the brand's own phone number or
+e-mail quoted back (`own_contacts`), a payment reference ("Entidade 21345 Referência 912 345 678",
+Portugal's Multibanco), a device's serial number ("S/N 210455678"). A number right after a label
+that says it is a reference or a serial (nothing but separators between them) is not personal
+data, so "referência: o meu NIF 123456789" is still a NIF.
+
 Plain logic: no Rasa import. The Rasa component wrapping it is
 `bot.nlu.components.PersonalDataDetector`; `actions/` use `mask` to keep personal data out of what
 is shown by default.
@@ -281,6 +287,71 @@ _PHONE_WORDS = re.compile(
 )
 
 
+# Labels of numbers that are not personal data: payment references (Multibanco's entidade and
+# referência, a bank transfer's reference) and device serial numbers, in the four languages. A few
+# short words may stand between the label and the number ("serial number of the router is ...").
+_NOT_PERSONAL_LABELS = re.compile(
+    r"\b(?:entidade|entity|entidad|ent|refer[eê]ncia|referencia|riferimento|reference|ref|refª|"
+    r"mb|multibanco|codice avviso|c[oó]digo de pago|serial|s/n|sn|seriale|matr[ií]cola|"
+    r"n[uú]mero de s[eé]rie|numero di serie|n\.?º de s[eé]rie)\b"
+    r"(?P<gap>(?:[\s:.#ºª°-]+[^\W\d_]{1,10}){0,4})[\s:.#ºª°-]*$",
+    re.IGNORECASE,
+)
+# Words that make the number after them personal again ("referência: o meu NIF 234567899").
+_PERSONAL_WORDS = re.compile(
+    r"\b(?:nif|nipc|contribuinte|fiscal|tax|vat|iva|dni|nie|tel|tlm|telefone|telem[oó]vel|"
+    r"celular|phone|mobile|m[oó]vil|tel[eé]fono|cellulare|whatsapp|contacto|contact|contatto|"
+    r"call|ligar|llamar|chiamare)\b",
+    re.IGNORECASE,
+)
+# Kinds a label can clear: nine bare digits that happen to pass a NIF check or look like a phone
+# number. A card, an IBAN, an e-mail or the brand's account number is personal whatever precedes it.
+_CLEARABLE = frozenset({"nif", "phone"})
+
+
+def _labelled_not_personal(text: str, finding: Finding) -> bool:
+    """Whether the number comes right after a reference or serial label, on the same line."""
+    if finding.kind not in _CLEARABLE:
+        return False
+    line_start = text.rfind("\n", 0, finding.start) + 1
+    before = text[max(line_start, finding.start - _CONTEXT_CHARS * 2) : finding.start]
+    label = _NOT_PERSONAL_LABELS.search(before)
+    return label is not None and _PERSONAL_WORDS.search(label.group("gap")) is None
+
+
+def _own_contact_digits(own_contacts: Sequence[str], regions: Sequence[str]) -> frozenset[str]:
+    """The brand's phone numbers as digit strings: international, national, with 00."""
+    import phonenumbers
+
+    digits: set[str] = set()
+    for contact in own_contacts:
+        if "@" in contact or not any(ch.isdigit() for ch in contact):
+            continue
+        bare = re.sub(r"\D", "", contact)
+        digits.add(bare)
+        for region in regions or ("ZZ",):
+            try:
+                number = phonenumbers.parse(contact, region.upper())
+            except phonenumbers.NumberParseException:
+                continue
+            national = str(number.national_number)
+            digits.update({national, f"{number.country_code}{national}"})
+            digits.add(f"00{number.country_code}{national}")
+    return frozenset(digits)
+
+
+def _is_own_contact(
+    finding: Finding, own_emails: frozenset[str], own_digits: frozenset[str]
+) -> bool:
+    """Whether a finding is one of the brand's own contacts, quoted back."""
+    if finding.kind == "email":
+        return finding.value.casefold() in own_emails
+    if finding.kind in ("phone", "nif"):
+        digits = re.sub(r"\D", "", finding.value)
+        return digits in own_digits or digits.lstrip("0") in own_digits
+    return False
+
+
 def _nif_or_phone(text: str, nif: Finding, phone: Finding) -> Finding:
     """Decide between a NIF and a phone number on the same nine digits, by context."""
     before = text[max(0, nif.start - _CONTEXT_CHARS) : nif.start]
@@ -313,7 +384,11 @@ def _resolve(text: str, findings: list[Finding]) -> list[Finding]:
 
 
 def find_personal_data(
-    text: str, *, account_pattern: str | None, phone_regions: Sequence[str]
+    text: str,
+    *,
+    account_pattern: str | None,
+    phone_regions: Sequence[str],
+    own_contacts: Sequence[str] = (),
 ) -> list[Finding]:
     """Find validated personal data in `text` (all of it is scanned).
 
@@ -323,6 +398,8 @@ def find_personal_data(
             or None.
         phone_regions: ISO 3166 region codes tried for phone numbers written without a country
             code (numbers with +country are found whatever the regions).
+        own_contacts: The brand's own phone numbers and e-mail addresses (brand.yml `contacts`):
+            quoted back by a customer, they are not personal data.
 
     Returns:
         Non-overlapping findings, in text order.
@@ -350,7 +427,16 @@ def find_personal_data(
     if account_pattern:
         findings.extend(_regex_findings(text, _account_regex(account_pattern), "account_number"))
     findings = [f for f in findings if f.end > f.start]
-    return _resolve(text, findings)
+    kept = _resolve(text, findings)
+    if not kept:
+        return kept
+    own_emails = frozenset(c.casefold() for c in own_contacts if "@" in c)
+    own_digits = _own_contact_digits(own_contacts, phone_regions) if own_contacts else frozenset()
+    return [
+        f
+        for f in kept
+        if not _is_own_contact(f, own_emails, own_digits) and not _labelled_not_personal(text, f)
+    ]
 
 
 def mask(text: str, findings: Sequence[Finding]) -> str:

@@ -76,3 +76,28 @@ def test_as_dict_has_the_documented_keys() -> None:
 def test_odd_texts_are_safe(text: str) -> None:
     result = addressing(text, public=True, brand_handle=HANDLE)
     assert isinstance(result.addressed, bool)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "@AuroraCare sponsoring the youth league again, love it",
+        "my dad calls the @AuroraCare router 'the oracle' 😂",
+        "Aurora Telecom opens 20 new stores @AuroraCare",
+    ],
+)
+def test_a_public_post_that_asks_nothing_is_not_addressed(text: str) -> None:
+    # The classifier's `no_request` decides what the post's shape cannot (issue 12, kind 1).
+    result = addressing(text, public=True, brand_handle=HANDLE, asks_nothing=True)
+    assert result == Addressing(False, "asks the brand nothing")
+
+
+def test_asking_nothing_changes_neither_private_messages_nor_posts_to_someone_else() -> None:
+    assert addressing("lol", public=False, brand_handle=HANDLE, asks_nothing=True).addressed
+    to_friend = addressing(
+        "@ana write to @AuroraCare", public=True, brand_handle=HANDLE, asks_nothing=True
+    )
+    assert to_friend == Addressing(False, "leading mention of someone else")
+    hint = {"addressed": True, "why": "reply to the brand's tweet"}
+    reply = addressing("haha nice", public=True, brand_handle=HANDLE, hint=hint, asks_nothing=True)
+    assert reply == Addressing(False, "asks the brand nothing")

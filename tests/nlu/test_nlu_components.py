@@ -22,6 +22,7 @@ CONFIG: dict[str, dict[str, Any]] = {
     "PersonalDataDetector": {
         "account_number_pattern": r"\bAUR-?\d{8}\b",
         "phone_regions": ["PT", "ES", "IT", "GB", "BR"],
+        "own_contacts": ["+351 210 000 000", "help@aurora.example"],
     },
     "EmotionDetector": {"languages": LANGUAGES},
     "AddressingDetector": {"handle": "@AuroraCare"},
@@ -194,6 +195,7 @@ def test_missing_config_comes_from_the_brand_and_config_overrides_it(
         handle="@MarcaCare",
         account_number_pattern=r"\bMC\d{6}\b",
         phone_regions=["ES"],
+        contacts=SimpleNamespace(phone="+34 910 000 000", email="ayuda@marca.example"),
     )
     calls: list[int] = []
 
@@ -207,13 +209,15 @@ def test_missing_config_comes_from_the_brand_and_config_overrides_it(
     assert overridden.languages == ["it", "en"]
     data = _create(rasa, "PersonalDataDetector", {"phone_regions": ["GB"]}, tmp_path)
     assert (data.account_number_pattern, data.phone_regions) == (r"\bMC\d{6}\b", ["GB"])
+    # The brand's own contacts, quoted back by a customer, are not personal data.
+    assert data.own_contacts == ["+34 910 000 000", "ayuda@marca.example"]
     assert _create(rasa, "AddressingDetector", {}, tmp_path).handle == "@MarcaCare"
     assert len(calls) == 3  # once per component that needed it, never for a full config
 
 
 def test_bad_config_is_rejected(no_brand: SimpleNamespace, tmp_path: Path) -> None:
     r = no_brand
-    bad_pattern = {"account_number_pattern": "(", "phone_regions": []}
+    bad_pattern = {"account_number_pattern": "(", "phone_regions": [], "own_contacts": []}
     with pytest.raises(r.InvalidConfigException):
         _create(r, "PersonalDataDetector", bad_pattern, tmp_path)
     with pytest.raises(r.InvalidConfigException):

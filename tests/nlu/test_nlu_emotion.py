@@ -386,3 +386,110 @@ def test_malformed_lexicons_are_rejected(tmp_path: Path) -> None:
 def test_hashtags_count_mentions_do_not(lexicons: dict[str, EmotionLexicon]) -> None:
     assert detect_emotion("3 dias sem net #vergonha", "pt", lexicons).label == "anger"
     assert detect_emotion("@furious_fred can you check?", "en", lexicons).label is None
+
+
+# Issue 12, kind 3: a vulnerable person whose line is down, and sarcasm, are urgent; kind 7: strong
+# words told laughing, or about one's own family, are not.
+VULNERABLE_AND_FAULT = {
+    "en": [
+        "my son is diabetic and his glucose sensor reports to my phone, the internet is down",
+        "I look after my 91 year old mum and her landline is dead",
+        "my dad's telecare alarm needs the phone line and it's not working",
+    ],
+    "pt": [
+        "o meu filho é diabético e o sensor de glicose precisa da internet, que não funciona",
+        "sou cuidador do meu pai acamado e o telefone dele está mudo",
+    ],
+    "es": [
+        "mi hija es diabética y el sensor de glucosa necesita el wifi, que no funciona",
+        "cuido de mi abuela de 93 años y su teléfono no da tono",
+    ],
+    "it": [
+        "mio figlio è diabetico e il sensore della glicemia usa il wifi, che non va",
+        "sono la badante di una signora anziana e il suo telefono è muto",
+    ],
+}
+VULNERABLE_ONLY = {
+    "en": ["my elderly mother wants to set up voicemail, how?"],
+    "pt": ["a minha mãe é idosa, como ativo o correio de voz dela?"],
+    "es": ["mi madre es anciana, ¿cómo le activo el buzón de voz?"],
+    "it": ["mia madre è anziana, come le attivo la segreteria?"],
+}
+SARCASM = {
+    "en": [
+        "well done Aurora, fourth outage this month, world class 👏",
+        "oh great, no internet again",
+    ],
+    "pt": ["parabéns Aurora, mais uma vez sem internet, excelente serviço"],
+    "es": ["enhorabuena, otra semana sin internet, servicio maravilloso 👏"],
+    "it": ["complimenti, di nuovo senza internet, servizio eccellente 👏"],
+}
+SINCERE_PRAISE = {
+    "en": ["brilliant, the internet is working again, thanks!", "well done, the outage is fixed"],
+    "pt": ["excelente, a internet já voltou, obrigado"],
+    "es": ["genial, ya funciona el internet, gracias"],
+    "it": ["fantastico, internet funziona di nuovo, grazie"],
+}
+LAUGHING = {
+    "en": [
+        "hahaha I'm desperate, forgot the wifi password again 😂 where is it?",
+        "my teenager used ALL the data AGAIN!!! how do I check what's left?",
+    ],
+    "pt": ["socorro kkkk esqueci a senha do wifi outra vez, onde está?"],
+    "es": ["jajaja estoy desesperado, otra vez olvidé la clave del wifi"],
+    "it": ["ahah sono disperato, ho di nuovo dimenticato la password del wifi"],
+}
+
+
+@pytest.mark.parametrize(("language", "text"), _cases(VULNERABLE_AND_FAULT))
+def test_a_vulnerable_person_without_service_is_distress(
+    lexicons: dict[str, EmotionLexicon], language: str, text: str
+) -> None:
+    emotion = detect_emotion(text, language, lexicons)
+    assert emotion.label == "distress", emotion
+    assert any(cue.startswith("vulnerable:") for cue in emotion.cues)
+    assert any(cue.startswith("fault:") for cue in emotion.cues)
+
+
+@pytest.mark.parametrize(("language", "text"), _cases(VULNERABLE_ONLY))
+def test_a_vulnerable_person_with_a_routine_question_is_calm(
+    lexicons: dict[str, EmotionLexicon], language: str, text: str
+) -> None:
+    assert detect_emotion(text, language, lexicons).label is None
+
+
+@pytest.mark.parametrize(("language", "text"), _cases(SARCASM))
+def test_praise_of_a_fault_is_sarcasm_and_anger(
+    lexicons: dict[str, EmotionLexicon], language: str, text: str
+) -> None:
+    emotion = detect_emotion(text, language, lexicons)
+    assert emotion.label == "anger", emotion
+    assert any(cue.startswith("sarcasm:") for cue in emotion.cues)
+
+
+@pytest.mark.parametrize(("language", "text"), _cases(SINCERE_PRAISE))
+def test_praise_of_a_fixed_fault_is_sincere(
+    lexicons: dict[str, EmotionLexicon], language: str, text: str
+) -> None:
+    emotion = detect_emotion(text, language, lexicons)
+    assert emotion.label is None, emotion
+    assert not any(cue.startswith("sarcasm:") for cue in emotion.cues)
+
+
+@pytest.mark.parametrize(("language", "text"), _cases(LAUGHING))
+def test_strong_words_told_laughing_or_about_family_are_not_emotional(
+    lexicons: dict[str, EmotionLexicon], language: str, text: str
+) -> None:
+    assert detect_emotion(text, language, lexicons).label is None
+
+
+def test_laughter_does_not_hide_a_threat_or_real_anger(lexicons: dict[str, EmotionLexicon]) -> None:
+    assert detect_emotion("lol you just lost a customer", "en", lexicons).label == "churn_threat"
+    assert detect_emotion("haha 5 days without internet 😡😡", "en", lexicons).label == "anger"
+
+
+def test_reaching_a_place_is_not_enough_is_enough(lexicons: dict[str, EmotionLexicon]) -> None:
+    # "já chega" is "enough!", but "a fibra já chega a Odemira?" asks whether it reaches there.
+    assert detect_emotion("a fibra já chega a Odemira?", "pt", lexicons).label is None
+    assert detect_emotion("já chega, estou farto disto", "pt", lexicons).label == "anger"
+    assert detect_emotion("ok basta così, grazie e ciao", "it", lexicons).label is None

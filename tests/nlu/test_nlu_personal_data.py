@@ -197,3 +197,60 @@ def test_long_texts_are_scanned_whole_and_fast() -> None:
     started = time.perf_counter()
     find(digits)
     assert time.perf_counter() - started < 5.0
+
+
+OWN = ["+351 210 000 000", "help@aurora.example"]
+
+
+def find_own(text: str) -> list[tuple[str, str]]:
+    findings = find_personal_data(
+        text, account_pattern=ACCOUNT, phone_regions=REGIONS, own_contacts=OWN
+    )
+    return [(f.kind, f.value) for f in findings]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # The brand's own contacts quoted back (issue 12, kind 6), written in every usual way.
+        "I rang +351 210 000 000 earlier and it was closed",
+        "liguei para o 210 000 000 e ninguém atendeu",
+        "ho chiamato lo 00351 210000000 ma era chiuso",
+        "escribí a HELP@aurora.example y nada",
+        # A Multibanco payment reference: entidade and referência.
+        "Pagamento por Multibanco: Entidade 21345 Referência 912 345 678 Valor 32,50€",
+        "ref. MB: 234 567 899, posso pagar no multibanco?",
+        "payment reference 912345678 - can I pay it at an ATM?",
+        # A device serial number, right after its label or a few words later.
+        "the sticker on the router says S/N 210455678",
+        "el número de serie del router es 234567899",
+        "il numero di serie del modem è 219876543",
+        "número de série: 234567899",
+    ],
+)
+def test_numbers_that_are_not_the_customers_are_not_personal_data(text: str) -> None:
+    assert find_own(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # Another number, or a personal label between the reference and the number, still counts.
+        ("call me on 912 345 678, not on 210 000 000", [("phone", "912 345 678")]),
+        ("referência: o meu NIF 234567899", [("nif", "234567899")]),
+        ("my serial number is the same as my phone 912 345 678", [("phone", "912 345 678")]),
+        ("write to me at ana@example.com, not help@aurora.example", [("email", "ana@example.com")]),
+        # A label never clears a card, an IBAN or an account number.
+        ("ref 4111 1111 1111 1111", [("card", "4111 1111 1111 1111")]),
+        ("reference AUR-12345678", [("account_number", "AUR-12345678")]),
+    ],
+)
+def test_personal_data_next_to_the_brands_numbers_is_still_found(
+    text: str, expected: list[tuple[str, str]]
+) -> None:
+    assert find_own(text) == expected
+
+
+def test_without_own_contacts_the_brands_number_is_a_phone_number() -> None:
+    # The brand's contacts come from brand.yml (PersonalDataDetector); none given, none known.
+    assert find("I rang 210 000 000") == [("phone", "210 000 000")]
