@@ -66,7 +66,12 @@ class LeanSQLTrackerStore(SQLTrackerStore):
     async def _retrieve(
         self, sender_id: str, fetch_events_from_all_sessions: bool
     ) -> DialogueStateTracker | None:
-        tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+        try:
+            tracker = await super()._retrieve(sender_id, fetch_events_from_all_sessions)
+        except Exception as error:
+            if turns.current() is not None:  # a connector will try the message again
+                raise turns.StoreUnavailable(type(error).__name__) from error
+            raise
         if tracker is not None:
             # Everything a retrieved tracker holds came from the table.
             self._remember(tracker)

@@ -23,7 +23,17 @@ from dataclasses import dataclass, field
 
 from rasa.shared.core.events import ActionExecuted, Event, UserUttered
 
-__all__ = ["Turn", "current", "lost_actions", "watching"]
+__all__ = ["StoreUnavailable", "Turn", "current", "lost_actions", "watching"]
+
+
+class StoreUnavailable(BaseException):  # noqa: N818 - named for what it says
+    """The tracker store could not be read while a connector watched the turn.
+
+    Rasa's fail-safe wrapper would carry on with an empty tracker — answering without the
+    conversation's history, perhaps handing the customer to the queue a second time. A
+    ``BaseException`` passes through the wrapper's and the processor's ``except Exception``, so
+    the message stops there, untouched, and the connector tries it again once the store is back.
+    """
 
 
 @dataclass

@@ -307,3 +307,23 @@ def test_a_turn_the_database_refused_is_reported(tmp_path: Path) -> None:
     refused = asyncio.run(handle())
     assert refused.reported and not refused.committed
     assert refused.problem == "the tracker store did not store the turn"
+
+
+def test_a_watched_turn_stops_when_the_store_cannot_be_read(tmp_path: Path) -> None:
+    """Rasa's wrapper would go on with an empty tracker; a watched turn stops instead."""
+    from bot import turns
+
+    store, _url = sqlite_store(LeanSQLTrackerStore, tmp_path / "down.db")
+    store.domain = ACTIONS_DOMAIN
+    store.sessionmaker.configure(bind=sa.create_engine("sqlite:////nonexistent/dir/x.db"))
+    wrapped = FailSafeTrackerStore(store)
+
+    async def watched() -> None:
+        with turns.watching("sms-3"):
+            await wrapped.get_or_create_tracker("sms:+351910000002")
+
+    with pytest.raises(turns.StoreUnavailable):
+        asyncio.run(watched())
+    # Unwatched (the HTTP API, the REST channel): Rasa's own behaviour, an empty tracker.
+    tracker = asyncio.run(wrapped.get_or_create_tracker("sms:+351910000002"))
+    assert tracker is not None

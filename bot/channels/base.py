@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import functools
 import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -38,8 +36,9 @@ from sanic.response import HTTPResponse
 
 from bot import turns
 from bot.channels.config import Secret
+from bot.channels.dbretry import database_down, retrying_call_async
 from bot.channels.inbox import Inbox
-from bot.channels.output import RenderingOutputChannel, Reply
+from bot.channels.output import ConnectorOutput, recipient_of
 from bot.channels.tasks import TaskSet
 from bot.channels.verify import (
     DEFAULT_MAX_BODY_BYTES,
@@ -52,7 +51,7 @@ from bot.channels.verify import (
     secrets_match,
     signature_matches,
 )
-from bot.channels.workers import ReplyLedger, process_owner
+from bot.channels.workers import process_owner
 from bot.inbound import Inbound, clean_text
 
 logger = logging.getLogger(__name__)
@@ -98,8 +97,6 @@ DEFAULT_MAX_IN_FLIGHT = 4
 STOP_GRACE_SECONDS = 10.0
 
 OnNewMessage = Callable[[UserMessage], Awaitable[Any]]
-#: Records sent replies right away: the shorter the wait, the fewer replies a crash repeats.
-_LEDGER_WRITER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reply-ledger")
 
 
 class DeliveryError(RuntimeError):
@@ -108,83 +105,6 @@ class DeliveryError(RuntimeError):
 
 class NotDurable(RuntimeError):
     """Rasa finished a message whose effect is not stored (a failed action, a refused save)."""
-
-
-def recipient_of(recipient_id: str, channel: str) -> str:
-    """The channel's own address in a Rasa sender id: ``telegram:123`` gives ``123``."""
-    prefix = f"{channel}:"
-    return recipient_id[len(prefix) :] if recipient_id.startswith(prefix) else recipient_id
-
-
-class ConnectorOutput(RenderingOutputChannel):
-    """A connector's output channel: renders (see RenderingOutputChannel), then ``deliver``.
-
-    Keeps what it sent and what it could not send and why (the customer blocked the bot, the
-    number opted out): the inbox entry records it. Transient failures raise
-    :class:`DeliveryError` after retrying, so the message is redelivered.
-
-    Replies to an inbound message are numbered in the order the bot says them; once bound to the
-    message's inbox entry (:meth:`bind`), each reply is recorded in the reply ledger as soon as
-    the platform took it, and a reply an earlier attempt already sent is skipped.
-    """
-
-    def __init__(self, channel: str, *, public: bool, handle: str | None) -> None:
-        """See :class:`RenderingOutputChannel`."""
-        super().__init__(channel, public=public, handle=handle)
-        self.sent: list[Reply] = []
-        self.undelivered: list[str] = []
-        self.skipped = 0
-        self._ledger: ReplyLedger | None = None
-        self._entry_id: int | None = None
-        self._already_sent: set[int] = set()
-        self._next_index = 0
-
-    @classmethod
-    def name(cls) -> str:
-        """Subclasses return their channel's name."""
-        return "connector"
-
-    def bind(self, ledger: ReplyLedger, entry_id: int, already_sent: set[int]) -> None:
-        """Ties the replies to an inbox entry: ``already_sent`` are the indexes to skip."""
-        self._ledger, self._entry_id, self._already_sent = ledger, entry_id, set(already_sent)
-
-    async def emit(self, recipient_id: str, reply: Reply) -> None:
-        """Delivers one reply unless an earlier attempt did; records it once the platform took it.
-
-        A reply that could not be delivered for good (opted out, blocked) is recorded too: it
-        is not tried again. One that failed for now raises and stays unrecorded.
-        """
-        index, self._next_index = self._next_index, self._next_index + 1
-        if index in self._already_sent:
-            self.skipped += 1
-            logger.info(
-                "%s: reply %s of message %s was sent before; not sent again",
-                self.channel,
-                index,
-                self._entry_id,
-            )
-            return
-        record = None
-        if self._ledger is not None and self._entry_id is not None:
-            record = functools.partial(self._ledger.record, self._entry_id, index)
-        await self.deliver_and_record(recipient_id, reply, record)
-
-    async def deliver_and_record(
-        self, recipient_id: str, reply: Reply, record: Callable[[], None] | None
-    ) -> None:
-        """Delivers one reply, then calls ``record`` (blocking; None: nothing to record).
-
-        ``record`` writes the reply ledger; the sooner it runs after the platform took the
-        reply, the fewer replies a crash makes go out twice. This default records once
-        :meth:`deliver` returned, on a thread of its own; a connector whose client can call it
-        the moment the platform answered overrides this. ``record`` must also run when the
-        reply was refused for good (it is not to be tried again), and must not run when
-        delivery failed for now (:class:`DeliveryError`).
-        """
-        await self.deliver(recipient_id, reply)
-        if record is not None:
-            # Its own thread: not queued behind the inbox's other work in the default pool.
-            await asyncio.get_running_loop().run_in_executor(_LEDGER_WRITER, record)
 
 
 class ChannelConnector(InputChannel):
@@ -390,17 +310,11 @@ class ChannelConnector(InputChannel):
                 if self.paused():
                     await self._give_back(inbox, entry_id)
                     return
-                if redelivery:
-                    if await self._already_stored(inbound.conversation_id, message_id):
-                        await asyncio.to_thread(
-                            inbox.mark_done, entry_id, "stored by an earlier attempt"
-                        )
-                        return
-                    if isinstance(output, ConnectorOutput):
-                        sent = await asyncio.to_thread(inbox.replies.sent, entry_id)
-                        output.bind(inbox.replies, entry_id, sent)
-                elif isinstance(output, ConnectorOutput):
-                    output.bind(inbox.replies, entry_id, set())
+                if redelivery and await self._finished_before(inbox, entry_id, message_id):
+                    return
+                if isinstance(output, ConnectorOutput):
+                    sent = await self._write(inbox.replies.sent, entry_id) if redelivery else set()
+                    output.bind(inbox.replies, entry_id, sent)
                 with turns.watching(message_id) as turn:
                     await on_new_message(message)
                 if turn.problem:
@@ -408,31 +322,58 @@ class ChannelConnector(InputChannel):
         except asyncio.CancelledError:
             # The server is stopping: the entry stays "received" and is redelivered later.
             raise
-        except (NotDurable, DeliveryError) as error:
+        except turns.StoreUnavailable as error:  # not an Exception: see bot/turns.py
+            await self._failed(inbox, entry_id, error)
+            return
+        except Exception as error:  # noqa: BLE001 - recorded, redelivered later
+            await self._failed(inbox, entry_id, error)
+            return
+        undelivered = getattr(output, "undelivered", None)
+        note = redact("; ".join(undelivered)) if undelivered else None
+        await self._write(inbox.mark_done, entry_id, note)
+
+    async def _write(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Runs an inbox call off the event loop, waiting out a database restart."""
+        return await retrying_call_async(asyncio.to_thread, function, *args, **kwargs)
+
+    async def _finished_before(self, inbox: Inbox, entry_id: int, message_id: str) -> bool:
+        """Marks the entry done if an earlier attempt stored its whole turn (and died after)."""
+        entry = await self._write(inbox.get, entry_id)
+        conversation = entry.conversation_id if entry else ""
+        if not await self._already_stored(conversation, message_id):
+            return False
+        await self._write(inbox.mark_done, entry_id, "stored by an earlier attempt")
+        return True
+
+    async def _failed(self, inbox: Inbox, entry_id: int, error: BaseException) -> None:
+        """Records a failed attempt: retried soon if a server was down, else with a backoff."""
+        reason = redact(f"{type(error).__name__}: {error}")
+        transient = isinstance(
+            error, (NotDurable, DeliveryError, turns.StoreUnavailable)
+        ) or database_down(error)
+        if transient:
             self.pause()
+            # Our own words only: an exception's text may quote what the customer sent.
             logger.warning(
                 "%s: message %s not finished (%s); retried soon",
                 self.channel,
                 entry_id,
-                redact(str(error)),
+                type(error).__name__ if database_down(error) else redact(str(error)),
             )
-            await asyncio.to_thread(
-                inbox.mark_failed, entry_id, redact(f"{type(error).__name__}: {error}"),
-                retry_in=self._jittered(PAUSE_SECONDS), transient=True,
-            )  # fmt: skip
-            return
-        except Exception as error:  # noqa: BLE001 - recorded, redelivered later
-            logger.exception("%s: message %s failed, to be redelivered", self.channel, entry_id)
-            entry = await asyncio.to_thread(inbox.get, entry_id)
-            backoff = ERROR_BACKOFF_SECONDS * 2 ** (entry.errors if entry else 0)
-            await asyncio.to_thread(
-                inbox.mark_failed, entry_id, redact(f"{type(error).__name__}: {error}"),
-                retry_in=self._jittered(backoff),
-            )  # fmt: skip
-            return
-        undelivered = getattr(output, "undelivered", None)
-        note = redact("; ".join(undelivered)) if undelivered else None
-        await asyncio.to_thread(inbox.mark_done, entry_id, note)
+            retry_in = self._jittered(PAUSE_SECONDS)
+        else:
+            logger.error(
+                "%s: message %s failed (%s), to be redelivered",
+                self.channel,
+                entry_id,
+                type(error).__name__,
+            )
+            logger.debug("%s: message %s failed", self.channel, entry_id, exc_info=error)
+            entry = await self._write(inbox.get, entry_id)
+            retry_in = self._jittered(ERROR_BACKOFF_SECONDS * 2 ** (entry.errors if entry else 0))
+        await self._write(
+            inbox.mark_failed, entry_id, reason, retry_in=retry_in, transient=transient
+        )
 
     @staticmethod
     def _jittered(seconds: float) -> float:
@@ -449,7 +390,7 @@ class ChannelConnector(InputChannel):
 
     async def _give_back(self, inbox: Inbox, entry_id: int) -> None:
         """Returns an entry untried while paused: it is taken again when the pause ends."""
-        await asyncio.to_thread(
+        await self._write(
             inbox.mark_failed, entry_id, "waiting: a server the bot needs just failed",
             retry_in=max(0.1, self._paused_until - time.monotonic()), transient=True, ran=False,
         )  # fmt: skip

@@ -2,19 +2,31 @@
 
 Actions may mark a reply `visibility="public"` or `"private"` (a public X reply that moves the
 conversation to DM, then the DM); anything unmarked goes where the customer wrote. Each connector
-subclasses :class:`RenderingOutputChannel` and implements :meth:`deliver`; replay collects instead.
+subclasses :class:`ConnectorOutput` (rendering, plus the reply ledger that keeps a reply from being
+sent twice) and implements :meth:`deliver`; replay collects instead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
 
+from bot.channels.workers import ReplyLedger
 from bot.nlu.personal_data import find_personal_data, mask
 from bot.render.base import render
 from bot.settings import load_brand
+
+logger = logging.getLogger(__name__)
+
+#: Records sent replies right away: the shorter the wait, the fewer replies a crash repeats.
+_LEDGER_WRITER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reply-ledger")
 
 
 @dataclass(frozen=True)
@@ -95,3 +107,80 @@ class CollectingRenderingChannel(RenderingOutputChannel):
     async def deliver(self, recipient_id: str, reply: Reply) -> None:
         """Collects the reply."""
         self.replies.append(reply)
+
+
+def recipient_of(recipient_id: str, channel: str) -> str:
+    """The channel's own address in a Rasa sender id: ``telegram:123`` gives ``123``."""
+    prefix = f"{channel}:"
+    return recipient_id[len(prefix) :] if recipient_id.startswith(prefix) else recipient_id
+
+
+class ConnectorOutput(RenderingOutputChannel):
+    """A connector's output channel: renders (see RenderingOutputChannel), then ``deliver``.
+
+    Keeps what it sent and what it could not send and why (the customer blocked the bot, the
+    number opted out): the inbox entry records it. Transient failures raise
+    :class:`DeliveryError` after retrying, so the message is redelivered.
+
+    Replies to an inbound message are numbered in the order the bot says them; once bound to the
+    message's inbox entry (:meth:`bind`), each reply is recorded in the reply ledger as soon as
+    the platform took it, and a reply an earlier attempt already sent is skipped.
+    """
+
+    def __init__(self, channel: str, *, public: bool, handle: str | None) -> None:
+        """See :class:`RenderingOutputChannel`."""
+        super().__init__(channel, public=public, handle=handle)
+        self.sent: list[Reply] = []
+        self.undelivered: list[str] = []
+        self.skipped = 0
+        self._ledger: ReplyLedger | None = None
+        self._entry_id: int | None = None
+        self._already_sent: set[int] = set()
+        self._next_index = 0
+
+    @classmethod
+    def name(cls) -> str:
+        """Subclasses return their channel's name."""
+        return "connector"
+
+    def bind(self, ledger: ReplyLedger, entry_id: int, already_sent: set[int]) -> None:
+        """Ties the replies to an inbox entry: ``already_sent`` are the indexes to skip."""
+        self._ledger, self._entry_id, self._already_sent = ledger, entry_id, set(already_sent)
+
+    async def emit(self, recipient_id: str, reply: Reply) -> None:
+        """Delivers one reply unless an earlier attempt did; records it once the platform took it.
+
+        A reply that could not be delivered for good (opted out, blocked) is recorded too: it
+        is not tried again. One that failed for now raises and stays unrecorded.
+        """
+        index, self._next_index = self._next_index, self._next_index + 1
+        if index in self._already_sent:
+            self.skipped += 1
+            logger.info(
+                "%s: reply %s of message %s was sent before; not sent again",
+                self.channel,
+                index,
+                self._entry_id,
+            )
+            return
+        record = None
+        if self._ledger is not None and self._entry_id is not None:
+            record = functools.partial(self._ledger.record, self._entry_id, index)
+        await self.deliver_and_record(recipient_id, reply, record)
+
+    async def deliver_and_record(
+        self, recipient_id: str, reply: Reply, record: Callable[[], None] | None
+    ) -> None:
+        """Delivers one reply, then calls ``record`` (blocking; None: nothing to record).
+
+        ``record`` writes the reply ledger; the sooner it runs after the platform took the
+        reply, the fewer replies a crash makes go out twice. This default records once
+        :meth:`deliver` returned, on a thread of its own; a connector whose client can call it
+        the moment the platform answered overrides this. ``record`` must also run when the
+        reply was refused for good (it is not to be tried again), and must not run when
+        delivery failed for now (:class:`DeliveryError`).
+        """
+        await self.deliver(recipient_id, reply)
+        if record is not None:
+            # Its own thread: not queued behind the inbox's other work in the default pool.
+            await asyncio.get_running_loop().run_in_executor(_LEDGER_WRITER, record)

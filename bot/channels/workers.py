@@ -26,6 +26,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from bot.channels.dbretry import retrying_call
 from bot.channels.schema import channel_replies, channel_workers
 
 __all__ = ["ReplyLedger", "Workers", "process_owner"]
@@ -139,7 +140,14 @@ class ReplyLedger:
             }
 
     def record(self, entry_id: int, index: int) -> None:
-        """Records that reply ``index`` of ``entry_id`` went out (idempotent)."""
+        """Records that reply ``index`` of ``entry_id`` went out (idempotent).
+
+        Waits for the database while it restarts: a reply sent but not recorded would be sent
+        again when the message is processed again.
+        """
+        retrying_call(self._insert, entry_id, index)
+
+    def _insert(self, entry_id: int, index: int) -> None:
         try:
             with self.engine.begin() as connection:
                 connection.execute(

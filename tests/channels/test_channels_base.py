@@ -318,3 +318,25 @@ def test_a_turn_rasa_did_not_store_is_retried_and_pauses_new_attempts(inbox: Inb
         assert wait_until(lambda: inbox.counts()["done"] == 1, timeout=10)
         host.wait_idle()
     assert ListOutput.sent_all == [("rest:di", "a person will answer")]
+
+
+def test_a_tracker_store_that_cannot_be_read_leaves_the_message_for_later(inbox: Inbox) -> None:
+    from bot import turns
+
+    ListOutput.sent_all = []
+    calls = {"n": 0}
+
+    async def store_down_once(message: UserMessage) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise turns.StoreUnavailable("OperationalError")
+        await message.output_channel.send_text_message(message.sender_id, "answer")
+
+    connector = DemoConnector(inbox=inbox, redeliver_after=60, redeliver_every=0.2)
+    with ChannelHost(connector, store_down_once) as host:
+        assert post(host.webhook_url, {"id": "s1", "from": "ed", "text": "hi"})[0] == 200
+        assert wait_until(lambda: inbox.counts()["done"] == 1, timeout=10)
+        host.wait_idle()
+    entry = inbox.find("rest", "s1")
+    assert entry is not None and (entry.attempts, entry.errors) == (2, 0)
+    assert ListOutput.sent_all == [("rest:ed", "answer")]

@@ -314,3 +314,25 @@ def test_renewing_a_lease_keeps_an_entry_from_being_redelivered(inbox: Inbox, cl
     clock.advance(20)
     assert [e.id for e in inbox.pending(lease)] == [left]
     assert not inbox.claim(kept, lease)
+
+
+def test_a_sent_reply_is_recorded_once_the_database_is_back(
+    inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    real = inbox.replies._insert
+    failures = {"left": 2}
+
+    def flaky(entry_id: int, index: int) -> None:
+        if failures["left"]:
+            failures["left"] -= 1
+            raise OperationalError("INSERT", {}, Exception("server closed the connection"))
+        real(entry_id, index)
+
+    monkeypatch.setattr(inbox.replies, "_insert", flaky)
+    inbox.replies.record(9, 0)
+    assert failures["left"] == 0 and inbox.replies.sent(9) == {0}
+    monkeypatch.setattr(inbox.replies, "_insert", lambda *_: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # anything but the database being down: at once
+        inbox.replies.record(9, 1)
