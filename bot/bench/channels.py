@@ -34,20 +34,30 @@ import importlib
 import importlib.util
 import math
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-NIGHT_BRAND = REPO / "tests" / "brand_night.yml"
+from bot.bench.stack import NIGHT_BRAND, REPO, ChannelStack, Driver, channel_stack
+
+__all__ = [
+    "NIGHT_BRAND",
+    "QUESTIONS",
+    "REPO",
+    "BurstResult",
+    "ChannelStack",
+    "Driver",
+    "SmsDriver",
+    "TelegramDriver",
+    "channel_stack",
+    "fakes_module",
+    "measure",
+    "score",
+]
 
 #: channel -> "module:function" (see the module's docstring for the contract).
 CHANNELS: dict[str, str] = {
@@ -198,50 +208,6 @@ def score(
 # -- the stack ------------------------------------------------------------------------------
 
 
-class Driver:
-    """A channel's side of the benchmark: its fake platform and how customers write.
-
-    Subclasses: :class:`TelegramDriver`, :class:`SmsDriver`.
-    """
-
-    name = ""
-    class_path = ""
-
-    def start(self) -> None:
-        """Starts the fake platform."""
-
-    def stop(self) -> None:
-        """Stops it."""
-
-    def options(self, rasa_url: str) -> dict[str, Any]:
-        """The channel's credentials.yml entry (variable names, not values)."""
-        raise NotImplementedError
-
-    def secrets(self) -> dict[str, str]:
-        """The environment variables the entry names."""
-        raise NotImplementedError
-
-    def ready(self) -> bool:
-        """Whether the channel is ready once the server is (e.g. its webhook registered)."""
-        return True
-
-    def customer(self, index: int) -> str:
-        """The key of the index-th customer of a run."""
-        raise NotImplementedError
-
-    def send(self, messages: Sequence[tuple[str, str]]) -> dict[str, float]:
-        """Sends (customer, text) messages all at once; returns when each was sent."""
-        raise NotImplementedError
-
-    def replies(self) -> dict[str, list[tuple[float, str]]]:
-        """Every reply received so far, by customer."""
-        raise NotImplementedError
-
-    def violations(self) -> int:
-        """Sends that broke the platform's limits."""
-        return 0
-
-
 def fakes_module(name: str) -> Any:
     """``tests.fakes.<name>``: the benchmark runs from the source checkout."""
     if not (REPO / "tests" / "fakes").is_dir():
@@ -372,151 +338,6 @@ class SmsDriver(Driver):
         for sms in list(self.fake.sent):
             found.setdefault(sms.to, []).append((sms.at, sms.body))
         return found
-
-
-@dataclass
-class ChannelStack:
-    """The fake platforms, the action server and `rasa run` with their channels."""
-
-    drivers: list[Driver]
-    scratch: Path
-    db_url: str
-    rasa_port: int
-    log_path: Path
-    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    ready_seconds: float | None = None
-    #: How each server was started ("actions", "rasa"): the fault benchmark restarts them.
-    commands: dict[str, list[str]] = field(default_factory=dict)
-    env: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def rasa_url(self) -> str:
-        """The Rasa server (HTTP API enabled)."""
-        return f"http://127.0.0.1:{self.rasa_port}"
-
-    def inbox(self) -> Any:
-        """The inbox the server writes to (close it with ``dispose``)."""
-        from bot.channels.inbox import Inbox
-
-        return Inbox.from_url(self.db_url, migrate=False)
-
-    def log_tail(self, lines: int = 80) -> str:
-        """The end of the servers' log."""
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def _stop_gently(process: subprocess.Popen[bytes], grace: float = 30.0) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)  # what Ctrl-C does: listeners run, tasks drain
-        try:
-            process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-@contextmanager
-def channel_stack(
-    drivers: Sequence[Driver],
-    model: Path,
-    *,
-    brand: Path | None = None,
-    keep_dir: Path | None = None,
-    timeout: float = 300.0,
-) -> Iterator[ChannelStack]:
-    """Runs the fakes and the servers for the duration of the block.
-
-    Args:
-        drivers: The channels (one Rasa server serves them all).
-        model: The trained model.
-        brand: The brand file (default $AFTERHOURS_BRAND or brand.yml).
-        keep_dir: Keep the logs and databases here instead of a temporary folder.
-        timeout: Seconds to wait for the model to load.
-
-    Raises:
-        RuntimeError: A server did not start (the log's end is in the message).
-    """
-    import yaml
-
-    from bot.runner import runtime_endpoints
-    from bot.servers import (
-        action_server_command,
-        free_port,
-        rasa_run_command,
-        rasa_status_url,
-        wait_until_healthy,
-    )
-    from bot.settings import BRAND_ENV, DB_ENV, brand_path
-
-    with tempfile.TemporaryDirectory(prefix="afterhours-ch-") as tmp, ExitStack() as cleanup:
-        scratch = keep_dir or Path(tmp)
-        scratch.mkdir(parents=True, exist_ok=True)
-        for driver in drivers:
-            driver.start()
-            cleanup.callback(driver.stop)
-        db_url = f"sqlite:///{scratch / 'queue.db'}"
-        action_port, rasa_port = free_port(), free_port()
-        rasa_url = f"http://127.0.0.1:{rasa_port}"
-        endpoints = runtime_endpoints(
-            action_port, REPO / "endpoints.yml", scratch, tracker_db=scratch / "trackers.db"
-        )
-        credentials = scratch / "credentials.yml"
-        credentials.write_text(
-            yaml.safe_dump(
-                {"rest": None, **{d.class_path: d.options(rasa_url) for d in drivers}},
-                sort_keys=False,
-            ),
-            encoding="utf-8",
-        )
-        secrets: dict[str, str] = {}
-        for driver in drivers:
-            secrets.update(driver.secrets())
-        env = dict(
-            os.environ,
-            **secrets,
-            **{DB_ENV: db_url, BRAND_ENV: str((brand or brand_path()).resolve())},
-        )
-        env.setdefault("RASA_TELEMETRY_ENABLED", "false")
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        log_path = scratch / "servers.log"
-        log = cleanup.enter_context(open(log_path, "w", encoding="utf-8"))
-        stack = ChannelStack(list(drivers), scratch, db_url, rasa_port, log_path)
-        stack.env = env
-        stack.commands = {
-            "actions": action_server_command(action_port),
-            "rasa": rasa_run_command(model, rasa_port, endpoints, credentials),
-        }
-        started = time.perf_counter()
-        actions = subprocess.Popen(
-            stack.commands["actions"], env=env, cwd=REPO, stdout=log, stderr=log
-        )
-        stack.processes.append(actions)
-        cleanup.callback(_stop_gently, actions, 10.0)
-        wait_until_healthy(f"http://127.0.0.1:{action_port}/health", actions)
-        rasa = subprocess.Popen(
-            stack.commands["rasa"],
-            env=env,
-            cwd=REPO,
-            stdout=log,
-            stderr=log,
-        )
-        stack.processes.append(rasa)
-        cleanup.callback(_stop_gently, rasa)
-        try:
-            wait_until_healthy(rasa_status_url(rasa_url), rasa, timeout=timeout)
-            deadline = time.monotonic() + 60
-            while not all(d.ready() for d in drivers):
-                if rasa.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("a channel did not get ready")
-                time.sleep(0.05)
-        except RuntimeError as error:
-            log.flush()
-            raise RuntimeError(f"{error}\n--- servers' log ---\n{stack.log_tail()}") from error
-        stack.ready_seconds = time.perf_counter() - started
-        yield stack
 
 
 def wait_for_replies(

@@ -1,6 +1,6 @@
 """The X driver of `afterhours bench channels --channel x`.
 
-The stack is the one every channel uses (``bot.bench.channels.channel_stack``): the action server
+The stack is the one every channel uses (``bot.bench.stack.channel_stack``): the action server
 and `rasa run` with the X channel in its credentials, on scratch databases, the channel's requests
 sent to a fake X API (``tests/fakes/x_server.py``) through the connector's own ``api_base_url``
 transport — tweepy, the poller, the inbox, the NLU, the policies, the actions and the renderer are
@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.bench.channels import BurstResult, Driver, _bench, fakes_module
+from bot.bench.channels import BurstResult, _bench, fakes_module
+from bot.bench.stack import Driver
 
 POLL_SECONDS = 0.25
 ENV_NAMES = {

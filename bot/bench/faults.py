@@ -8,7 +8,13 @@ needing a person (a ticket and a promise), the rest routine questions. Once abou
 been answered, it ``kill -9``s one server, waits a moment, starts it again and waits for the rest:
 
 - ``rasa``: the Rasa server (connectors, inbox, NLU, policies) dies;
-- ``actions``: the action server dies, so handoffs fail in Rasa until it is back.
+- ``actions``: the action server dies, so handoffs fail in Rasa until it is back;
+- ``postgres`` (``--scaled`` only): PostgreSQL, which holds the trackers, the queue and the inbox,
+  restarts (``pg_ctlcluster ... restart``, or ``$AFTERHOURS_BENCH_PG_RESTART``).
+
+With ``--scaled`` it runs the scaled set-up instead (``deploy/endpoints.scaled.yml`` on a scratch
+PostgreSQL database and the local Redis) with two Rasa servers: SMS webhooks reach the first,
+Telegram's the second, and ``rasa`` kills the first — the second takes over its unfinished work.
 
 For each it prints: messages sent, answered, handoffs expected, tickets, lost (no reply, or a
 handoff without its ticket), duplicated replies (the same text twice to one customer), duplicate
@@ -30,16 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.bench.channels import (
-    NIGHT_BRAND,
-    QUESTIONS,
-    REPO,
-    ChannelStack,
-    Driver,
-    SmsDriver,
-    TelegramDriver,
-    channel_stack,
-)
+from bot.bench.channels import QUESTIONS, SmsDriver, TelegramDriver
+from bot.bench.stack import NIGHT_BRAND, REPO, ChannelStack, Driver, channel_stack
 
 #: Messages that need a person with the night brand (a ticket and a promise), in four languages.
 HANDOFFS = (
@@ -49,7 +47,9 @@ HANDOFFS = (
     "quiero hablar con una persona",
     "voglio parlare con un operatore",
 )
-SCENARIOS = ("rasa", "actions")
+SCENARIOS = ("rasa", "actions", "postgres")
+#: Restarts the local PostgreSQL (Debian's cluster tools); $AFTERHOURS_BENCH_PG_RESTART overrides.
+PG_RESTART_ENV = "AFTERHOURS_BENCH_PG_RESTART"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +61,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scenario",
         action="append",
         choices=SCENARIOS,
-        help="which server to kill (repeatable; default: rasa, then actions)",
+        help="which server to kill (repeatable; default: rasa, then actions; with --scaled: "
+        "rasa, then postgres)",
+    )
+    parser.add_argument(
+        "--scaled",
+        action="store_true",
+        help="the scaled set-up: PostgreSQL, Redis, two Rasa servers",
     )
     parser.add_argument(
         "--down", type=float, default=3.0, help="seconds a killed server stays down (default 3)"
@@ -104,11 +110,12 @@ class FaultResult:
     unfinished: int
     ready_seconds: float
     recovery_seconds: float
+    fault_seconds: float
 
     def row(self) -> dict[str, object]:
         """The figures for benchmarks/results.md."""
         return {
-            "kill": self.scenario,
+            "fault": self.scenario,
             "sent": self.sent,
             "answered": self.answered,
             "handoffs": self.handoffs,
@@ -119,6 +126,7 @@ class FaultResult:
             "unfinished": self.unfinished,
             "ready after restart": f"{self.ready_seconds:.1f} s",
             "restart to last reply": f"{self.recovery_seconds:.1f} s",
+            "fault to last reply": f"{self.fault_seconds:.1f} s",
         }
 
     @property
@@ -162,12 +170,23 @@ def wait_for(messages: Sequence[Message], share: float, timeout: float) -> None:
         time.sleep(0.1)
 
 
-def kill(stack: ChannelStack, role: str) -> subprocess.Popen[bytes]:
-    """``kill -9`` of a server; returns its process (dead)."""
+def kill(stack: ChannelStack, role: str) -> None:
+    """``kill -9`` of a server."""
     process = _process(stack, role)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
-    return process
+
+
+def restart_postgres() -> None:
+    """Restarts the local PostgreSQL server (every connection to it breaks)."""
+    command = os.environ.get(PG_RESTART_ENV)
+    if command:
+        subprocess.run(command, shell=True, check=True)  # noqa: S602 - the operator's command
+        return
+    version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"], check=True
+    )
 
 
 def restart(stack: ChannelStack, role: str) -> subprocess.Popen[bytes]:
@@ -189,10 +208,28 @@ def _process(stack: ChannelStack, role: str) -> subprocess.Popen[bytes]:
 def _health_url(stack: ChannelStack, role: str) -> str:
     from bot.servers import rasa_status_url
 
-    if role == "rasa":
-        return rasa_status_url(stack.rasa_url)
-    port = stack.commands["actions"][stack.commands["actions"].index("--port") + 1]
-    return f"http://127.0.0.1:{port}/health"
+    command = stack.commands[role]
+    base = f"http://127.0.0.1:{command[command.index('--port') + 1]}"
+    return rasa_status_url(base) if role.startswith("rasa") else f"{base}/health"
+
+
+def _wait_for_postgres(db_url: str, timeout: float = 120.0) -> None:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url, future=True)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                with engine.connect() as connection:
+                    connection.execute(text("SELECT 1"))
+                return
+            except Exception:  # noqa: BLE001 - still restarting
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        engine.dispose()
 
 
 def tickets_by_conversation(db_url: str) -> dict[str, int]:
@@ -218,22 +255,28 @@ def scenario(
 
     send(messages)
     wait_for(messages, 0.3, timeout)
-    kill(stack, role)
-    time.sleep(down)
-    restarted_at = time.monotonic()
-    process = restart(stack, role)
-    wait_until_healthy(_health_url(stack, role), process, timeout=300)
+    fault_at = time.monotonic()
+    if role == "postgres":
+        restarted_at = fault_at
+        restart_postgres()
+        _wait_for_postgres(stack.db_url)
+    else:
+        kill(stack, role)
+        time.sleep(down)
+        restarted_at = time.monotonic()
+        process = restart(stack, role)
+        wait_until_healthy(_health_url(stack, role), process, timeout=300)
     ready = time.monotonic() - restarted_at
     wait_for(messages, 1.0, timeout)
     time.sleep(5.0)  # a late duplicate would come now
-    return count(stack, role, messages, restarted_at, ready)
+    return count(stack, role, messages, (fault_at, restarted_at), ready)
 
 
 def count(
     stack: ChannelStack,
     role: str,
     messages: Sequence[Message],
-    restarted_at: float,
+    moments: tuple[float, float],
     ready: float,
 ) -> FaultResult:
     """Scores a scenario from the platforms' records, the queue and the inbox."""
@@ -245,6 +288,7 @@ def count(
         duplicated += len(got) - len(set(got))
         if not got or (message.handoff and not tickets.get(message.conversation)):
             lost += 1
+    fault_at, restarted_at = moments
     last = max((at for got in replies.values() for at, _ in got), default=math.nan)
     inbox = stack.inbox()
     try:
@@ -267,6 +311,7 @@ def count(
         unfinished=unfinished,
         ready_seconds=ready,
         recovery_seconds=max(0.0, last - restarted_at),
+        fault_seconds=max(0.0, last - fault_at),
     )
 
 
@@ -276,15 +321,38 @@ def run_faults(
     scenarios: Sequence[str],
     down: float = 3.0,
     keep: Path | None = None,
+    database_url: str | None = None,
 ) -> list[FaultResult]:
-    """Runs the scenarios one after the other on one stack (new customers for each)."""
+    """Runs the scenarios one after the other on one stack (new customers for each).
+
+    Args:
+        model: The model (default: the newest in models/).
+        messages: Messages in each scenario's burst.
+        scenarios: Which faults, in order (see the module).
+        down: Seconds a killed server stays down.
+        keep: Keep the logs and databases here.
+        database_url: A scratch PostgreSQL database: the scaled set-up with two Rasa servers.
+
+    Returns:
+        One result per scenario.
+    """
     from bot.replay import newest_model
 
+    if "postgres" in scenarios and not database_url:
+        raise ValueError("the postgres scenario needs --scaled")
     model_path = model or newest_model(REPO / "models")
     drivers: list[Driver] = [SmsDriver(), TelegramDriver()]
     results = []
     timeout = max(300.0, messages * 1.0)
-    with channel_stack(drivers, model_path, brand=NIGHT_BRAND, keep_dir=keep) as stack:
+    servers = 2 if database_url else 1
+    with channel_stack(
+        drivers,
+        model_path,
+        brand=NIGHT_BRAND,
+        keep_dir=keep,
+        database_url=database_url,
+        servers=servers,
+    ) as stack:
         warm = burst(drivers, len(drivers), 900_000)
         send(warm)
         wait_for(warm, 1.0, 300)
@@ -320,9 +388,18 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0 when nothing was lost, duplicated or left unfinished in any scenario, else 1.
     """
-    scenarios = args.scenario or list(SCENARIOS)
-    results = run_faults(args.model, args.messages, scenarios, args.down, args.keep)
-    print(f"afterhours bench faults --messages {args.messages}")
+    if args.scaled:
+        from bot.bench.serve import scratch_postgres_database
+
+        scenarios = args.scenario or ["rasa", "postgres"]
+        with scratch_postgres_database() as database_url:
+            results = run_faults(
+                args.model, args.messages, scenarios, args.down, args.keep, database_url
+            )
+    else:
+        scenarios = args.scenario or ["rasa", "actions"]
+        results = run_faults(args.model, args.messages, scenarios, args.down, args.keep)
+    print(f"afterhours bench faults --messages {args.messages}{' --scaled' if args.scaled else ''}")
     print(table(results))
     if not args.no_record:
         from bot.bench.results import append_run, command_line
