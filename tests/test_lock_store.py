@@ -83,3 +83,40 @@ def test_messages_of_one_conversation_are_served_one_at_a_time(
     asyncio.run(together())
     assert most == 1
     assert store.get_lock("c") is None
+
+
+def test_a_held_ticket_outlives_its_lifetime_and_a_dead_holders_does_not(
+    store: AtomicRedisLockStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A live holder renews its ticket; one that died (never renews) frees the lock soon."""
+    import time
+
+    import bot.lock_store as lock_store
+
+    monkeypatch.setattr(lock_store, "TICKET_SECONDS", 0.6)
+
+    async def scenario() -> tuple[float, float]:
+        order: list[str] = []
+
+        async def holder() -> None:
+            async with store.lock("ana", wait_time_in_seconds=0.05):
+                order.append("first in")
+                await asyncio.sleep(1.5)  # 2.5 lifetimes: only the renewals keep it
+                order.append("first out")
+
+        async def second() -> None:
+            await asyncio.sleep(0.1)
+            async with store.lock("ana", wait_time_in_seconds=0.05):
+                order.append("second in")
+
+        await asyncio.gather(holder(), second())
+        assert order == ["first in", "first out", "second in"]
+        # A server killed while holding a ticket: issued, never renewed, never released.
+        store.issue_ticket("bea", 0.6)
+        started = time.monotonic()
+        async with store.lock("bea", wait_time_in_seconds=0.05):
+            waited = time.monotonic() - started
+        return waited, 0.6
+
+    waited, lifetime = asyncio.run(scenario())
+    assert 0.3 < waited < lifetime + 0.5

@@ -223,7 +223,10 @@ def scratch_postgres_database() -> Iterator[str]:
     )
     name = f"afterhours_bench_{uuid.uuid4().hex[:10]}"
     # CREATE/DROP DATABASE cannot run inside a transaction.
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", future=True)
+    # pool_pre_ping: the fault benchmark restarts the server while this engine is open.
+    admin = create_engine(
+        admin_url, isolation_level="AUTOCOMMIT", future=True, pool_pre_ping=True
+    )
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
