@@ -42,7 +42,6 @@ from bot.channels.base import (
     DEFAULT_REDELIVER_EVERY,
     ChannelConnector,
     ConnectorOutput,
-    DeliveryError,
     OnNewMessage,
     Rejected,
     check_size,
@@ -53,7 +52,9 @@ from bot.channels.base import (
 )
 from bot.channels.config import Secret, resolve
 from bot.channels.inbox import Inbox
+from bot.channels.ledger_write import LedgerWrite
 from bot.channels.output import Reply
+from bot.channels.sms_client import UNSUBSCRIBED, PermanentDeliveryError, TwilioClient
 from bot.inbound import Inbound
 from bot.render.sms import fit_sms
 from bot.settings import ConfigError, load_brand
@@ -74,16 +75,12 @@ __all__ = [
 CHANNEL = "sms"
 SIGNATURE_HEADER = "X-Twilio-Signature"
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-TWILIO_API = "https://api.twilio.com"
 #: Twilio's standard opt-out, opt-in and help keywords.
 OPT_OUT_KEYWORDS = frozenset(
     {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "REVOKE"}
 )
 OPT_IN_KEYWORDS = frozenset({"START", "UNSTOP", "YES"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
-# Twilio error codes that no retry fixes.
-_UNSUBSCRIBED = 21610
-_PERMANENT_CODES = frozenset({21211, 21212, 21408, 21610, 21612, 21614, 21617, 21635, 30004})
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 UTC = dt.timezone.utc
 
@@ -138,141 +135,6 @@ def parse_form(body: bytes | None) -> FormParams:
     return FormParams(parse_qs(text, keep_blank_values=True))
 
 
-# -- the REST client ------------------------------------------------------------------------
-
-
-def _routed_http_client(api_base_url: str | None, timeout: float) -> Any:
-    """Twilio's async HTTP client, sending every https://api.twilio.com URL to ``api_base_url``."""
-    from twilio.http.async_http_client import AsyncTwilioHttpClient
-
-    class RoutedHttpClient(AsyncTwilioHttpClient):
-        async def request(self, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
-            if api_base_url and url.startswith(TWILIO_API):
-                url = api_base_url.rstrip("/") + url[len(TWILIO_API) :]
-            return await super().request(method, url, *args, **kwargs)
-
-    # twilio logs every request's headers at INFO: keep that to warnings and errors.
-    http_logger = logging.getLogger("bot.channels.sms.http")
-    if http_logger.level == logging.NOTSET:
-        http_logger.setLevel(logging.WARNING)
-    return RoutedHttpClient(timeout=timeout, logger=http_logger)
-
-
-class PermanentDeliveryError(RuntimeError):
-    """Twilio refused the message for good (an unsubscribed or invalid number)."""
-
-    def __init__(self, message: str, code: int | None) -> None:
-        """Keeps Twilio's error code."""
-        super().__init__(message)
-        self.code = code
-
-
-class TwilioClient:
-    """A ``twilio.rest.Client`` with an async HTTP client, created in the running loop."""
-
-    def __init__(
-        self,
-        account_sid: Secret | str,
-        auth_token: Secret | str,
-        *,
-        from_number: str | None = None,
-        messaging_service_sid: str | None = None,
-        api_base_url: str | None = None,
-        timeout: float = 10.0,
-        max_attempts: int = 5,
-        backoff: float = 0.5,
-    ) -> None:
-        """Configures the client.
-
-        Args:
-            account_sid: The account (from the environment).
-            auth_token: The auth token (from the environment).
-            from_number: The number replies come from (E.164), or
-            messaging_service_sid: a Messaging Service that picks it.
-            api_base_url: Where Twilio's API is (tests point it at a fake server).
-            timeout: Seconds per request.
-            max_attempts: Tries of one send through 429s, 5xx and network errors.
-            backoff: First wait between tries; doubles each time.
-        """
-        self._account_sid = account_sid
-        self._auth_token = auth_token
-        self.from_number = from_number
-        self.messaging_service_sid = messaging_service_sid
-        self.api_base_url = api_base_url
-        self.timeout = float(timeout)
-        self.max_attempts = int(max_attempts)
-        self.backoff = float(backoff)
-        self._client: Any = None
-
-    def client(self) -> Any:
-        """The REST client (call from inside the event loop: it opens an aiohttp session)."""
-        if self._client is None:
-            from twilio.rest import Client
-
-            self._client = Client(
-                reveal(self._account_sid),
-                reveal(self._auth_token),
-                http_client=_routed_http_client(self.api_base_url, self.timeout),
-            )
-        return self._client
-
-    async def send(self, to: str, body: str) -> str:
-        """Sends one SMS.
-
-        Args:
-            to: The customer's number (E.164).
-            body: The text (the renderer keeps it within two segments).
-
-        Returns:
-            The message SID.
-
-        Raises:
-            PermanentDeliveryError: Twilio refused it for good (e.g. 21610 unsubscribed).
-            DeliveryError: Still failing after the retries (429, 5xx, timeouts).
-        """
-        from twilio.base.exceptions import TwilioRestException
-
-        kwargs: dict[str, Any] = {"to": to, "body": body}
-        if self.messaging_service_sid:
-            kwargs["messaging_service_sid"] = self.messaging_service_sid
-        else:
-            kwargs["from_"] = self.from_number
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                message = await self.client().messages.create_async(**kwargs)
-                return str(message.sid)
-            except TwilioRestException as error:
-                if error.code in _PERMANENT_CODES or (
-                    400 <= error.status < 500 and error.status != 429
-                ):
-                    raise PermanentDeliveryError(
-                        f"Twilio {error.status} error {error.code}: {error.msg}", error.code
-                    ) from error
-                problem = f"Twilio {error.status} error {error.code}"
-            except (OSError, asyncio.TimeoutError) as error:  # aiohttp errors are OSErrors
-                problem = f"{type(error).__name__}: {error}"
-            except Exception as error:  # noqa: BLE001 - aiohttp.ClientError and the like
-                if type(error).__module__.split(".")[0] != "aiohttp":
-                    raise
-                problem = f"{type(error).__name__}: {error}"
-            if attempt >= self.max_attempts:
-                raise DeliveryError(f"SMS not sent after {attempt} tries: {problem}")
-            wait = self.backoff * 2 ** (attempt - 1)
-            logger.warning("sms: %s; retry %s in %.1f s", redact(problem), attempt, wait)
-            await asyncio.sleep(wait)
-
-    async def close(self) -> None:
-        """Closes the HTTP session."""
-        if self._client is not None:
-            http, self._client = self._client.http_client, None
-            try:
-                await http.close()
-            except Exception:  # noqa: BLE001 - closing must not fail the shutdown
-                logger.debug("sms: error while closing the client", exc_info=True)
-
-
 # -- output ---------------------------------------------------------------------------------
 
 
@@ -291,21 +153,34 @@ class TwilioSmsOutput(ConnectorOutput):
         return CHANNEL
 
     async def deliver(self, recipient_id: str, reply: Reply) -> None:
-        """Sends one SMS unless the number opted out; a refusal is recorded, not raised."""
+        """Sends one SMS unless the number opted out; a refusal is kept, not raised."""
+        await self.deliver_and_record(recipient_id, reply, None)
+
+    async def deliver_and_record(
+        self, recipient_id: str, reply: Reply, record: Callable[[], None] | None
+    ) -> None:
+        """Sends one SMS and records it on the sending thread the moment Twilio accepted it.
+
+        A reply to a number that opted out is not sent, and one Twilio refused for good is
+        not sent again: both are kept in ``undelivered`` and recorded (from here: a crash
+        before that only means trying again what is refused again).
+        """
         number = recipient_of(recipient_id, CHANNEL)
         shown = customer_label(CHANNEL, number)  # logs show the number's end only, as the desk
+        ledger = LedgerWrite(record)
         inbox = await self.inbox()
         if await asyncio.to_thread(inbox.opted_out, CHANNEL, number):
             logger.info("sms: reply to %s not sent: the number opted out", shown)
             self.undelivered.append("not sent: the number opted out")
+            await ledger.now()
             return
         try:
-            await self.client.send(number, reply.text)
+            await self.client.send(number, reply.text, on_sent=ledger.on_sent)
         except PermanentDeliveryError as error:
             # Twilio's wording may repeat the number: its error code says enough.
             logger.warning("sms: reply to %s not delivered (Twilio error %s)", shown, error.code)
             self.undelivered.append(f"not delivered: {error}")
-            if error.code == _UNSUBSCRIBED:
+            if error.code == UNSUBSCRIBED:
                 await asyncio.to_thread(
                     inbox.set_opt_out,
                     CHANNEL,
@@ -314,8 +189,10 @@ class TwilioSmsOutput(ConnectorOutput):
                     dt.datetime.now(UTC),
                     "carrier opt-out (21610)",
                 )
+            await ledger.now()
             return
         self.sent.append(reply)
+        ledger.check()
 
 
 # -- input ----------------------------------------------------------------------------------

@@ -24,7 +24,9 @@ What is answered (a defined behaviour for everything else, each logged with its 
 
 Duplicates are dropped by ``update_id``. Replies go through :class:`SendLimiter` (about one message
 a second per chat, 30 a second overall), honour ``retry_after`` on 429, retry timeouts and
-network errors, and are split at 4,096 characters by the renderer.
+network errors, and are split at 4,096 characters by the renderer. They are sent from an event
+loop of their own and recorded in the reply ledger as soon as Telegram took them
+(:mod:`bot.channels.telegram_client`).
 """
 
 from __future__ import annotations
@@ -33,10 +35,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
-import time
-import warnings
-from bisect import bisect_left, insort
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,7 +49,6 @@ from bot.channels.base import (
     DEFAULT_REDELIVER_EVERY,
     ChannelConnector,
     ConnectorOutput,
-    DeliveryError,
     OnNewMessage,
     Rejected,
     check_size,
@@ -61,7 +59,14 @@ from bot.channels.base import (
     secrets_match,
 )
 from bot.channels.config import Secret, resolve
+from bot.channels.ledger_write import LedgerWrite
 from bot.channels.output import Reply
+from bot.channels.telegram_client import (
+    PermanentDeliveryError,
+    SendLimiter,
+    TelegramClient,
+    retry_after_seconds,
+)
 from bot.inbound import Inbound
 from bot.settings import ConfigError
 
@@ -85,99 +90,6 @@ _SECRET_TOKEN = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 _MEDIA_KINDS = ("photo", "video", "document", "animation", "audio", "voice", "video_note")
 _COMMAND = re.compile(r"^/([A-Za-z0-9_]{1,32})(?:@(\w+))?(?=\s|$)")
 UTC = dt.timezone.utc
-
-
-# -- sending limits -------------------------------------------------------------------------
-
-
-class SendLimiter:
-    """Spaces sends: at least ``per_chat_interval`` s apart per chat, ``overall`` per second in all.
-
-    Each send reserves the earliest slot that keeps both limits, then sleeps until it; slots are
-    reserved in call order, so it works as a queue. :meth:`pause` (a 429's ``retry_after``) holds
-    every send, as Telegram's flood control is not per chat.
-    """
-
-    def __init__(
-        self,
-        per_chat_interval: float = 1.0,
-        overall: float = 30.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-    ) -> None:
-        """Builds the limiter.
-
-        Args:
-            per_chat_interval: Seconds between two messages to one chat (0: no limit).
-            overall: Messages per second to all chats together (0: no limit).
-            clock: Monotonic seconds (tests pass a fake).
-            sleep: Waits that many seconds (tests pass a fake).
-        """
-        self.per_chat_interval = max(0.0, float(per_chat_interval))
-        # A hair over 1/overall, so that no 1-second window ever holds overall + 1 sends.
-        self.spacing = 1.0 / float(overall) + 1e-6 if overall and overall > 0 else 0.0
-        self._clock = clock
-        self._sleep = sleep
-        self._chat_next: dict[str, float] = {}
-        self._slots: list[float] = []
-        self._paused_until = 0.0
-
-    def reserve(self, chat: str | int) -> float:
-        """Reserves the next slot for ``chat``; returns when (in the clock's seconds)."""
-        now = self._clock()
-        key = str(chat)
-        start = max(now, self._paused_until, self._chat_next.get(key, 0.0))
-        # Forget slots too old to matter, and chats that could send right away.
-        cut = bisect_left(self._slots, now - 1.0)
-        if cut:
-            del self._slots[:cut]
-        if len(self._chat_next) > 10_000:
-            self._chat_next = {k: v for k, v in self._chat_next.items() if v > now}
-        at = start
-        if self.spacing:
-            index = bisect_left(self._slots, at - self.spacing + 1e-9)
-            while index < len(self._slots) and self._slots[index] < at + self.spacing - 1e-9:
-                at = self._slots[index] + self.spacing
-                index += 1
-            insort(self._slots, at)
-        if self.per_chat_interval:
-            self._chat_next[key] = at + self.per_chat_interval
-        return at
-
-    def sent(self, chat: str | int) -> None:
-        """Marks a send to ``chat`` finished: its next one waits a full interval from now.
-
-        Spacing from the end of a send, not only its start, keeps the interval as Telegram
-        measures it even when one request was slow.
-        """
-        if self.per_chat_interval:
-            key = str(chat)
-            later = self._clock() + self.per_chat_interval
-            self._chat_next[key] = max(self._chat_next.get(key, 0.0), later)
-
-    def pause(self, seconds: float) -> None:
-        """Holds every send for ``seconds`` (flood control)."""
-        self._paused_until = max(self._paused_until, self._clock() + max(0.0, seconds))
-
-    async def wait(self, chat: str | int) -> None:
-        """Waits for ``chat``'s turn (again, if a pause began meanwhile)."""
-        while True:
-            delay = self.reserve(chat) - self._clock()
-            if delay > 0:
-                await self._sleep(delay)
-            if self._clock() >= self._paused_until:
-                return
-
-
-def retry_after_seconds(error: Any) -> float:
-    """A ``RetryAfter``'s wait in seconds (an int or a timedelta, by PTB's settings)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        value = error.retry_after
-    if isinstance(value, dt.timedelta):
-        return value.total_seconds()
-    return float(value)
 
 
 # -- reading updates ------------------------------------------------------------------------
@@ -327,194 +239,6 @@ def parse_update(
     )
 
 
-# -- the Bot API client ---------------------------------------------------------------------
-
-
-class PermanentDeliveryError(RuntimeError):
-    """Telegram refused the message for good (blocked, chat gone, bad request)."""
-
-
-class TelegramClient:
-    """One ``telegram.Bot`` shared by the connector and its output channels.
-
-    Created lazily inside the running event loop (no client at import or configuration time).
-    """
-
-    def __init__(
-        self,
-        token: Secret | str,
-        *,
-        base_url: str = "https://api.telegram.org/bot",
-        limiter: SendLimiter | None = None,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 10.0,
-        max_attempts: int = 5,
-        max_flood_waits: int = 10,
-        backoff: float = 0.5,
-    ) -> None:
-        """Configures the client.
-
-        Args:
-            token: The bot token (from the environment).
-            base_url: The Bot API's base URL (tests point it at a fake server).
-            limiter: Spaces the sends.
-            connect_timeout: Seconds to connect.
-            read_timeout: Seconds to wait for an answer.
-            max_attempts: Tries of one send through timeouts and network errors.
-            max_flood_waits: 429s honoured for one send before giving up.
-            backoff: First wait after a timeout or network error; doubles each time.
-        """
-        self._token = token
-        self.base_url = base_url
-        self.limiter = limiter or SendLimiter()
-        self.connect_timeout = float(connect_timeout)
-        self.read_timeout = float(read_timeout)
-        self.max_attempts = int(max_attempts)
-        self.max_flood_waits = int(max_flood_waits)
-        self.backoff = float(backoff)
-        self._bot: Any = None
-        self._lock: asyncio.Lock | None = None
-        self._chat_locks: dict[str, tuple[asyncio.Lock, int]] = {}
-        token_text = reveal(token)
-        head = token_text.split(":", 1)[0]
-        self.bot_id: int | None = int(head) if head.isdigit() else None
-
-    async def bot(self) -> Any:
-        """The initialised ``telegram.Bot`` (``initialize`` calls getMe once)."""
-        if self._bot is not None:
-            return self._bot
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            if self._bot is None:
-                from telegram import Bot
-                from telegram.request import HTTPXRequest
-
-                # httpx logs every request at INFO (with the token in the URL, redacted by
-                # protect_secrets): one line per message sent is noise; keep its warnings.
-                httpx_logger = logging.getLogger("httpx")
-                if httpx_logger.level == logging.NOTSET:
-                    httpx_logger.setLevel(logging.WARNING)
-
-                def request(read: float) -> HTTPXRequest:
-                    return HTTPXRequest(
-                        connection_pool_size=64,
-                        connect_timeout=self.connect_timeout,
-                        read_timeout=read,
-                        write_timeout=self.read_timeout,
-                        pool_timeout=self.read_timeout,
-                    )
-
-                bot = Bot(
-                    reveal(self._token),
-                    base_url=self.base_url,
-                    request=request(self.read_timeout),
-                    get_updates_request=request(self.read_timeout),
-                )
-                await bot.initialize()
-                self._bot = bot
-        return self._bot
-
-    async def username(self) -> str | None:
-        """The bot's username (from getMe)."""
-        bot = await self.bot()
-        return str(bot.username) if bot.username else None
-
-    async def send(self, chat_id: int | str, text: str, reply_to: int | None = None) -> int:
-        """Sends one message within the limits, retrying what can be retried.
-
-        Args:
-            chat_id: The chat.
-            text: At most 4,096 characters (the renderer splits longer replies).
-            reply_to: A message to thread under (sent anyway if it is gone).
-
-        Returns:
-            The sent message's id.
-
-        Raises:
-            PermanentDeliveryError: Telegram refused it (blocked bot, unknown chat, bad request).
-            DeliveryError: Still failing after the retries (timeouts, network, flood control).
-        """
-        bot = await self.bot()
-        key = str(chat_id)
-        # One send at a time per chat, in arrival order: the per-chat interval then holds as
-        # Telegram measures it, even when several messages for one chat are processed together.
-        lock, users = self._chat_locks.get(key, (asyncio.Lock(), 0))
-        self._chat_locks[key] = (lock, users + 1)
-        try:
-            async with lock:
-                return await self._send_now(bot, chat_id, text, reply_to)
-        finally:
-            lock, users = self._chat_locks[key]
-            if users <= 1:
-                del self._chat_locks[key]
-            else:
-                self._chat_locks[key] = (lock, users - 1)
-
-    async def _send_now(self, bot: Any, chat_id: int | str, text: str, reply_to: int | None) -> int:
-        from telegram import ReplyParameters
-        from telegram.error import (
-            BadRequest,
-            ChatMigrated,
-            Forbidden,
-            InvalidToken,
-            NetworkError,
-            RetryAfter,
-        )
-
-        attempts = floods = 0
-        target: int | str = chat_id
-        while True:
-            await self.limiter.wait(target)
-            try:
-                sent = await bot.send_message(
-                    chat_id=target,
-                    text=text,
-                    reply_parameters=(
-                        ReplyParameters(reply_to, allow_sending_without_reply=True)
-                        if reply_to
-                        else None
-                    ),
-                )
-                self.limiter.sent(target)
-                return int(sent.message_id)
-            except RetryAfter as error:
-                floods += 1
-                wait = retry_after_seconds(error)
-                logger.warning("telegram: flood control (429), retrying after %.1f s", wait)
-                if floods > self.max_flood_waits:
-                    raise DeliveryError(f"flood control {floods} times in a row") from error
-                self.limiter.pause(wait)
-            except ChatMigrated as error:
-                logger.info("telegram: group %s became supergroup %s", target, error.new_chat_id)
-                target = error.new_chat_id
-            except (Forbidden, BadRequest, InvalidToken) as error:
-                raise PermanentDeliveryError(f"{type(error).__name__}: {error}") from error
-            except NetworkError as error:  # includes TimedOut
-                attempts += 1
-                if attempts >= self.max_attempts:
-                    raise DeliveryError(
-                        f"{type(error).__name__} {attempts} times: {error}"
-                    ) from error
-                wait = self.backoff * 2 ** (attempts - 1)
-                logger.warning(
-                    "telegram: %s sending to a chat, retry %s in %.1f s",
-                    type(error).__name__,
-                    attempts,
-                    wait,
-                )
-                await asyncio.sleep(wait)
-
-    async def close(self) -> None:
-        """Closes the HTTP connections."""
-        if self._bot is not None:
-            bot, self._bot = self._bot, None
-            try:
-                await bot.shutdown()
-            except Exception:  # noqa: BLE001 - closing must not fail the shutdown
-                logger.debug("telegram: error while closing the client", exc_info=True)
-
-
 # -- output ---------------------------------------------------------------------------------
 
 
@@ -545,21 +269,38 @@ class TelegramOutput(ConnectorOutput):
         await super().send_text_message(recipient_id, text, **kwargs)
 
     async def deliver(self, recipient_id: str, reply: Reply) -> None:
-        """Sends one part; a refusal is recorded, a persistent failure raised (redelivered)."""
+        """Sends one part; a refusal is kept, a persistent failure raised (redelivered)."""
+        await self.deliver_and_record(recipient_id, reply, None)
+
+    async def deliver_and_record(
+        self, recipient_id: str, reply: Reply, record: Callable[[], None] | None
+    ) -> None:
+        """Sends one part and records it from the sender loop the moment Telegram took it.
+
+        A part Telegram refused for good, or for an address that is no chat, is kept in
+        ``undelivered`` and recorded (from here: it is not tried again); one that kept failing
+        raises unrecorded (redelivered).
+        """
         chat, user = split_recipient(recipient_id)
         # A part the action marked private, in a group, goes to the customer's private chat.
         target = user if user is not None and not reply.public else chat
         reply_to = self.reply_to if target == chat else None
+        ledger = LedgerWrite(record)
         try:
-            await self.client.send(int(target), reply.text, reply_to=reply_to)
+            await self.client.send(
+                int(target), reply.text, reply_to=reply_to, on_sent=ledger.on_sent
+            )
         except PermanentDeliveryError as error:
             logger.warning("telegram: reply not delivered to %s: %s", recipient_id, error)
             self.undelivered.append(f"not delivered: {error}")
+            await ledger.now()
             return
         except ValueError:
             self.undelivered.append(f"not a Telegram chat: {recipient_id}")
+            await ledger.now()
             return
         self.sent.append(reply)
+        ledger.check()
 
 
 # -- input ----------------------------------------------------------------------------------

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,6 +13,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from aiohttp import web
+from rasa.core.channels.channel import UserMessage
 
 from bot.channels.inbox import Inbox
 from bot.channels.sms import EMPTY_TWIML, TwilioSmsInput, keyword_of
@@ -254,3 +258,69 @@ def test_a_long_reply_is_fitted_to_two_segments(fake: FakeTwilio, inbox: Inbox) 
 )
 def test_keywords_are_whole_messages(body: str, keyword: str | None) -> None:
     assert keyword_of(body) == keyword
+
+
+class GatedTwilio(FakeTwilio):
+    """A fake Twilio that takes a message only once :attr:`go` is set (and says it arrived)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.arrived = threading.Event()
+        self.go = threading.Event()
+
+    async def _create_message(self, request: web.Request) -> web.Response:
+        self.arrived.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.go.wait, 10)
+        return await super()._create_message(request)
+
+
+def test_a_reply_is_recorded_the_moment_twilio_took_it_even_with_the_loop_busy(
+    inbox: Inbox,
+) -> None:
+    """The reply ledger's row is written while the server's event loop is still blocked.
+
+    The bot's handler blocks the loop (as the model's CPU work does) from before Twilio answers
+    until the row appears: a client that recorded only once the loop got back to it would find
+    no row, and a crash in that window would send the reply twice after the restart.
+    """
+    seen: dict[str, Any] = {}
+    with GatedTwilio() as fake:
+
+        async def reply_while_the_loop_is_busy(message: UserMessage) -> None:
+            entry_id = int(message.message_id.rsplit("-", 1)[1])
+            output = message.output_channel
+            sending = asyncio.ensure_future(output.send_text_message(message.sender_id, "hi"))
+            while not fake.arrived.is_set():
+                await asyncio.sleep(0.005)
+            fake.go.set()  # Twilio answers now; the loop stays blocked below until the row exists
+            started = time.monotonic()
+            seen["recorded"] = wait_until(lambda: inbox.replies.sent(entry_id) == {0}, 5.0)
+            seen["seconds"] = time.monotonic() - started
+            await sending
+            seen["sent"] = list(output.sent)
+
+        with serving(fake, inbox, reply_while_the_loop_is_busy):
+            fake.send_sms(ANA, "hello")
+            assert wait_until(lambda: inbox.counts()["done"] == 1)
+        assert [s.body for s in fake.sent] == ["hi"]
+    assert seen["recorded"] is True and seen["seconds"] < 2.0
+    assert [reply.text for reply in seen["sent"]] == ["hi"]
+
+
+def test_a_refused_reply_is_recorded_and_one_that_kept_failing_is_not(
+    fake: FakeTwilio, inbox: Inbox
+) -> None:
+    fake.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
+    with serving(fake, inbox, redeliver_every=0):
+        fake.send_sms(ANA, "hello")
+        refused = inbox.find("sms", fake.answers[-1].message_sid)
+        assert refused is not None
+        assert wait_until(lambda: inbox.counts()["done"] == 1)
+        fake.fail_next(503, 20503, "Service Unavailable", count=5)  # every try of the attempt
+        fake.send_sms(BEA, "hello")
+        failed = inbox.find("sms", fake.answers[-1].message_sid)
+        assert failed is not None
+        assert wait_until(lambda: inbox.counts()["failed"] == 1)
+    assert inbox.replies.sent(refused.id) == {0}  # not tried again: refused for good
+    assert inbox.replies.sent(failed.id) == set()  # tried again later
+    assert fake.sent == []

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -311,3 +312,78 @@ def test_a_later_reply_reaches_the_chat_through_get_output_channel(
         (CHAT, "An agent here: fixed!", None),
         (-1001234567890, "In the group, for you.", None),
     ]
+
+
+class GatedTelegram(FakeTelegram):
+    """A fake Bot API that takes a message only once :attr:`go` is set (and says it arrived)."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.arrived = threading.Event()
+        self.go = threading.Event()
+
+    async def _m_sendmessage(self, params: dict[str, Any]) -> Any:
+        self.arrived.set()
+        await asyncio.get_running_loop().run_in_executor(None, self.go.wait, 10)
+        return await super()._m_sendmessage(params)
+
+
+def test_a_reply_is_recorded_the_moment_telegram_took_it_even_with_the_loop_busy(
+    inbox: Inbox,
+) -> None:
+    """The reply ledger's row is written while the server's event loop is still blocked.
+
+    The bot's handler blocks the loop (as the model's CPU work does) from before Telegram
+    answers until the row appears: a client that recorded only once the loop got back to it
+    would find no row, and a crash in that window would send the reply twice after the restart.
+    """
+    seen: dict[str, Any] = {}
+    with GatedTelegram() as fake:
+
+        async def reply_while_the_loop_is_busy(message: UserMessage) -> None:
+            entry_id = int(message.message_id.rsplit("-", 1)[1])
+            output = message.output_channel
+            sending = asyncio.ensure_future(output.send_text_message(message.sender_id, "hi"))
+            while not fake.arrived.is_set():
+                await asyncio.sleep(0.005)
+            fake.go.set()  # Telegram answers now; the loop stays blocked until the row exists
+            started = time.monotonic()
+            seen["recorded"] = wait_until(lambda: inbox.replies.sent(entry_id) == {0}, 5.0)
+            seen["seconds"] = time.monotonic() - started
+            await sending
+            seen["sent"] = list(output.sent)
+
+        with serving(fake, inbox, reply_while_the_loop_is_busy):
+            fake.push(fake.message_update("hello", chat_id=CHAT))
+            assert wait_until(lambda: inbox.counts()["done"] == 1)
+        assert [s.text for s in fake.sent] == ["hi"]
+    assert seen["recorded"] is True and seen["seconds"] < 2.0
+    assert [reply.text for reply in seen["sent"]] == ["hi"]
+
+
+def test_a_refused_reply_is_recorded_and_one_that_kept_failing_is_not(
+    fake: FakeTelegram, inbox: Inbox
+) -> None:
+    fake.blocked_chats.add(CHAT)
+    with serving(fake, inbox, redeliver_every=0) as host:
+        host.connector.client.backoff = 0.01
+        fake.push(fake.message_update("hello", chat_id=CHAT))
+        assert wait_until(lambda: inbox.counts()["done"] == 1)
+        fake.fail_next("sendMessage", status=500, count=5)  # every try of the attempt
+        fake.push(fake.message_update("hello", chat_id=CHAT + 1))
+        assert wait_until(lambda: inbox.counts()["failed"] == 1)
+    refused, failed = inbox.get(1), inbox.get(2)
+    assert refused is not None and refused.status == "done"
+    assert failed is not None and failed.status == "failed"
+    assert inbox.replies.sent(refused.id) == {0}  # not tried again: refused for good
+    assert inbox.replies.sent(failed.id) == set()  # tried again later
+    assert fake.sent == []
+
+
+def test_sending_works_again_after_the_client_was_closed(fake: FakeTelegram, inbox: Inbox) -> None:
+    with serving(fake, inbox) as host:
+        output = host.connector.get_output_channel()
+        host.call(output.send_text_message(f"telegram:{CHAT}", "before"))
+        host.call(host.connector.client.close())
+        host.call(output.send_text_message(f"telegram:{CHAT}", "after"))
+    assert [s.text for s in fake.sent] == ["before", "after"]
