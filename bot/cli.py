@@ -81,6 +81,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     return run_all(rasa_port=args.port, action_port=args.action_port, model=args.model)
 
 
+def cmd_rasa_server(args: argparse.Namespace) -> int:
+    """Runs one Rasa server alone (the scaled set-up), its HTTP API behind the shared token."""
+    from bot.runner import rasa_server_alone
+
+    return rasa_server_alone(
+        endpoints=Path(args.endpoints),
+        port=args.port,
+        interface=args.interface,
+        model=args.model,
+    )
+
+
 def cmd_queue(args: argparse.Namespace) -> int:
     """Lists or shows handoff tickets."""
     from bot.queue_cli import list_tickets, show_ticket
@@ -119,6 +131,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--model", default=None, help="model file (default: the newest in models/)")
     run.set_defaults(func=cmd_run)
+
+    rasa_server = commands.add_parser(
+        "rasa-server",
+        help="one Rasa server alone, for the scaled set-up (API behind $AFTERHOURS_RASA_TOKEN)",
+    )
+    rasa_server.add_argument(
+        "--endpoints", default="deploy/endpoints.scaled.yml", help="endpoints file"
+    )
+    rasa_server.add_argument("--port", type=int, default=5005, help="port (default: 5005)")
+    rasa_server.add_argument(
+        "--interface", default="127.0.0.1", help="interface (default: 127.0.0.1; a proxy in front)"
+    )
+    rasa_server.add_argument(
+        "--model", default=None, help="model file (default: the newest in models/)"
+    )
+    rasa_server.set_defaults(func=cmd_rasa_server)
 
     replay = commands.add_parser(
         "replay",

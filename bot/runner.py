@@ -50,6 +50,39 @@ def runtime_endpoints(
     return target
 
 
+def rasa_server_alone(
+    endpoints: Path, port: int = 5005, interface: str = "127.0.0.1", model: str | None = None
+) -> int:
+    """Replaces this process with one `rasa run` of the scaled set-up (see README "Scaling out").
+
+    Its HTTP API always needs the token: servers behind one balancer share
+    ``$AFTERHOURS_RASA_TOKEN``, so this refuses to start without it. Only the channels whose
+    variables are set are served, as with `afterhours run`.
+
+    Raises:
+        ConfigError: No token, or a channel with only some of its variables.
+    """
+    from bot.channels.config import live_channels, load_credentials, write_runtime_credentials
+    from bot.settings import ConfigError
+
+    if not os.environ.get(RASA_TOKEN_ENV):
+        raise ConfigError(
+            f"{RASA_TOKEN_ENV}: set it to the same random token on every Rasa server and desk "
+            "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+        )
+    if not endpoints.is_file():
+        raise ConfigError(f"--endpoints: {endpoints} does not exist")
+    load_brand()
+    live, report = live_channels(load_credentials("credentials.yml"))
+    credentials = write_runtime_credentials(live, Path("var") / "credentials.runtime.yml")
+    print("channels: " + "; ".join(report), flush=True)
+    command = rasa_run_command(
+        Path(model) if model else newest_model(), port, endpoints, credentials, interface=interface
+    )
+    os.execv(command[0], command)  # noqa: S606 - our own interpreter, our own arguments
+    return 0  # pragma: no cover - execv does not return
+
+
 def _api_token(folder: Path = Path("var")) -> str:
     """Makes sure Rasa's HTTP API has a token; says where an operator finds it (never its value).
 

@@ -172,3 +172,14 @@ def test_runtime_endpoints_put_the_action_port_and_a_scratch_tracker_file(tmp_pa
     # Without a scratch file the shipped one stays.
     plain = yaml.safe_load(runtime_endpoints(5999, source, tmp_path / "p").read_text("utf-8"))
     assert plain["tracker_store"]["db"] == "var/trackers.db"
+
+
+def test_a_rasa_server_alone_refuses_to_start_without_the_shared_token(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.cli import main
+
+    monkeypatch.delenv("AFTERHOURS_RASA_TOKEN", raising=False)
+    assert main(["rasa-server", "--endpoints", "deploy/endpoints.scaled.yml"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("configuration error: AFTERHOURS_RASA_TOKEN")
