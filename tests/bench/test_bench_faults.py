@@ -13,6 +13,7 @@ import pytest
 from bot.bench.faults import FaultResult, burst, run_faults
 from bot.bench.stack import Driver
 
+
 @pytest.mark.slow
 def test_killing_either_server_loses_nothing_and_sends_nothing_twice(trained_model: Path) -> None:
     results = run_faults(trained_model, 40, ["rasa", "actions"], down=2.0)
