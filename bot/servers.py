@@ -85,7 +85,9 @@ def rasa_run_command(
 
 def rasa_api_url(base_url: str, path: str, **query: str) -> str:
     """A URL of Rasa's HTTP API with the token, e.g. ``rasa_api_url(url, "/status")``."""
-    return f"{base_url.rstrip('/')}{path}?{urllib.parse.urlencode({**query, 'token': rasa_token()})}"
+    return (
+        f"{base_url.rstrip('/')}{path}?{urllib.parse.urlencode({**query, 'token': rasa_token()})}"
+    )
 
 
 def rasa_status_url(base_url: str) -> str:

@@ -26,6 +26,7 @@ wrong. Each run appends a row to benchmarks/results.md.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import signal
@@ -111,6 +112,7 @@ class FaultResult:
     ready_seconds: float
     recovery_seconds: float
     fault_seconds: float
+    pickup_seconds: float
 
     def row(self) -> dict[str, object]:
         """The figures for benchmarks/results.md."""
@@ -127,6 +129,7 @@ class FaultResult:
             "ready after restart": f"{self.ready_seconds:.1f} s",
             "restart to last reply": f"{self.recovery_seconds:.1f} s",
             "fault to last reply": f"{self.fault_seconds:.1f} s",
+            "restart to first reply of an unfinished one": f"{self.pickup_seconds:.1f} s",
         }
 
     @property
@@ -255,6 +258,7 @@ def scenario(
 
     send(messages)
     wait_for(messages, 0.3, timeout)
+    answered_before = set(replies_of(messages))
     fault_at = time.monotonic()
     if role == "postgres":
         restarted_at = fault_at
@@ -269,7 +273,14 @@ def scenario(
     ready = time.monotonic() - restarted_at
     wait_for(messages, 1.0, timeout)
     time.sleep(5.0)  # a late duplicate would come now
-    return count(stack, role, messages, (fault_at, restarted_at), ready)
+    result = count(stack, role, messages, (fault_at, restarted_at), ready)
+    later = [
+        min(at for at, _ in got)
+        for key, got in replies_of(messages).items()
+        if key not in answered_before and got
+    ]
+    pickup = max(0.0, min(later, default=math.nan) - restarted_at)
+    return dataclasses.replace(result, pickup_seconds=pickup)
 
 
 def count(
@@ -312,6 +323,7 @@ def count(
         ready_seconds=ready,
         recovery_seconds=max(0.0, last - restarted_at),
         fault_seconds=max(0.0, last - fault_at),
+        pickup_seconds=math.nan,
     )
 
 

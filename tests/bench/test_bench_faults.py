@@ -48,7 +48,7 @@ def test_a_burst_alternates_channels_and_one_message_in_five_needs_a_person() ->
 def test_a_result_is_clean_only_with_nothing_lost_twice_or_left() -> None:
     fields = dict(sent=10, answered=10, handoffs=2, tickets=2, lost=0, duplicated=0,
                   duplicate_tickets=0, unfinished=0, ready_seconds=1.0, recovery_seconds=2.0,
-                  fault_seconds=3.0)  # fmt: skip
+                  fault_seconds=3.0, pickup_seconds=0.5)  # fmt: skip
     assert FaultResult(scenario="rasa", **fields).clean
     for name in ("lost", "duplicated", "duplicate_tickets", "unfinished"):
         assert not FaultResult(scenario="rasa", **{**fields, name: 1}).clean
