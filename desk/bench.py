@@ -132,11 +132,11 @@ def _page_benchmark(args: argparse.Namespace) -> None:
     from desk.rasa import RasaClient
     from desk.server import serve_in_thread
     from desk.store import DeskStore
-    from handoff.queue import HandoffQueue
+    from handoff.desk_side import DeskQueue
 
     with tempfile.TemporaryDirectory() as folder:
         url = args.db or f"sqlite:///{Path(folder) / 'bench.db'}"
-        queue = HandoffQueue.from_url(url)
+        queue = DeskQueue.from_url(url)
         migrate_desk(queue.engine)
         started = time.perf_counter()
         _fill(queue.engine, args.tickets)
@@ -196,11 +196,11 @@ def _pg_schema(base: str) -> Iterator[str]:
 
 
 def _claims_benchmark(args: argparse.Namespace) -> None:
-    from handoff.queue import HandoffQueue
+    from handoff.desk_side import DeskQueue
 
     with _pg_schema(args.pg) as url:
-        main = HandoffQueue.from_url(url)
-        queues = [HandoffQueue.from_url(url, migrate=False) for _ in range(args.agents)]
+        main = DeskQueue.from_url(url)
+        queues = [DeskQueue.from_url(url, migrate=False) for _ in range(args.agents)]
         try:
             _fill(main.engine, args.claim_tickets)
             print(

@@ -96,11 +96,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_digest(args: argparse.Namespace) -> int:
     """Post the morning digest now (on the desk and to the webhook) and print it."""
     from desk.digest import post_digest
-    from handoff.queue import HandoffQueue
+    from handoff.desk_side import DeskQueue
 
     store = _store(args.db)
     try:
-        print(post_digest(HandoffQueue(store.engine), store).text)
+        print(post_digest(DeskQueue(store.engine), store).text)
     finally:
         store.engine.dispose()
     return 0

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from desk.store import DeskStore
-from handoff.queue import HandoffQueue
+from handoff.desk_side import DeskQueue
 
 __all__ = ["WEBHOOK_ENV", "Digest", "build_digest", "post_digest", "post_webhook", "remind_overdue"]
 
@@ -44,7 +44,7 @@ def _ago(delta: dt.timedelta) -> str:
     return f"{max(int(delta.total_seconds() // 60), 0)} min"
 
 
-def build_digest(queue: HandoffQueue, now: dt.datetime | None = None) -> Digest:
+def build_digest(queue: DeskQueue, now: dt.datetime | None = None) -> Digest:
     """Summarise the queue: waiting by reason and department, the oldest case, the overdue.
 
     Args:
@@ -122,7 +122,7 @@ def post_webhook(text: str, payload: dict[str, Any], url: str | None = None) -> 
 
 
 def post_digest(
-    queue: HandoffQueue,
+    queue: DeskQueue,
     store: DeskStore,
     now: dt.datetime | None = None,
     webhook_url: str | None = None,
@@ -148,7 +148,7 @@ def post_digest(
 
 
 def remind_overdue(
-    queue: HandoffQueue,
+    queue: DeskQueue,
     store: DeskStore,
     now: dt.datetime | None = None,
     webhook_url: str | None = None,

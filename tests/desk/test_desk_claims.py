@@ -110,7 +110,7 @@ def test_reassign_and_history(any_db_url: str) -> None:
         ticket = add_ticket(queue, customer="1001")
         add_ticket(queue, customer="2002")
         queue.claim(ticket.id, "ana")
-        assert queue.reassign(ticket.id, "bruno").claimed_by == "bruno"
+        assert queue.reassign(ticket.id, "bruno").ticket.claimed_by == "bruno"
         with pytest.raises(TicketClosed):
             queue.reassign(first.id, "bruno")
         history = queue.history(

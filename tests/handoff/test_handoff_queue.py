@@ -327,6 +327,30 @@ def test_resolve(queue: HandoffQueue, open_ticket: OpenTicket) -> None:
     assert [t.id for t in queue.list_tickets(status="resolved")] == [ticket.id]
 
 
+def test_reassign_returns_the_previous_holder(queue: HandoffQueue, open_ticket: OpenTicket) -> None:
+    ticket = open_ticket()
+    at = T0 + 12 * H
+    handed = queue.reassign(ticket.id, "ana", now=at)  # it was open: nobody held it
+    assert handed.previous is None
+    assert handed.ticket.claimed_by == "ana" and handed.ticket.claimed_at == at
+    handed = queue.reassign(ticket.id, "rui", now=at + M)
+    assert handed.previous == "ana"
+    assert handed.ticket.status == "claimed" and handed.ticket.claimed_by == "rui"
+    # A lapsed claim still names who had the case.
+    handed = queue.reassign(ticket.id, "bia", now=at + 10 * H)
+    assert handed.previous == "rui"
+    loaded = queue.get(ticket.id)
+    assert loaded is not None and loaded.claimed_by == "bia"
+    assert loaded.claimed_at == at + 10 * H
+    queue.resolve(ticket.id, "bia", None, at + 11 * H)
+    with pytest.raises(TicketClosed):
+        queue.reassign(ticket.id, "ana", now=at + 12 * H)
+    resolved = queue.get(ticket.id)
+    assert resolved is not None and resolved.claimed_by == "bia"  # nothing changed
+    with pytest.raises(TicketNotFound):
+        queue.reassign(ticket.id + 1000, "ana")
+
+
 # -- listing and counting -------------------------------------------------------------------
 
 
