@@ -148,6 +148,8 @@ def test_a_supervisor_reveals_any_case_and_reassigns(
         "msg=reassigned"
     )
     assert desk.queue.get(ticket.id).claimed_by == "bruno"
+    (event,) = desk.store.audit_log(action="reassign")
+    assert event.username == "sofia" and event.detail == {"from": "ana", "to": "bruno"}
     assert sofia.post(f"/cases/{ticket.id}/reassign", {"agent": "tiago"}).status_code == 400
     assert client("ana").post(f"/cases/{ticket.id}/reassign", {"agent": "ana"}).status_code == 403
     audit = sofia.get("/audit").text
