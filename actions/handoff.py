@@ -16,7 +16,7 @@ from actions.responses import ResponseBook, day_phrase, time_phrase
 from bot.settings import WEEKDAYS, Brand, database_url, load_brand
 from handoff.departments import department_of
 from handoff.priority import need_for
-from handoff.queue import HandoffQueue
+from handoff.bot_side import BotQueue
 from handoff.transcript import Entry
 
 logger = logging.getLogger(__name__)
@@ -24,16 +24,16 @@ logger = logging.getLogger(__name__)
 PUBLIC = "public"
 PRIVATE = "private"
 
-_queues: dict[str, HandoffQueue] = {}
+_queues: dict[str, BotQueue] = {}
 _queues_lock = threading.Lock()
 
 
-def queue() -> HandoffQueue:
+def queue() -> BotQueue:
     """The queue of this process, created (and migrated) on first use."""
     url = database_url()
     with _queues_lock:
         if url not in _queues:
-            _queues[url] = HandoffQueue.from_url(url, migrate=True)
+            _queues[url] = BotQueue.from_url(url, migrate=True)
         return _queues[url]
 
 

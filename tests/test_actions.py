@@ -85,7 +85,8 @@ def queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HandoffQu
     monkeypatch.setenv("AFTERHOURS_DB_URL", f"sqlite:///{tmp_path / 'queue.db'}")
     monkeypatch.setenv("AFTERHOURS_BRAND", str(REPO / "brand.yml"))
     monkeypatch.setattr(handoff_actions, "_queues", {})
-    service = handoff_actions.queue()
+    # The actions' own queue (the bot's side), seen whole (both sides) for the assertions.
+    service = HandoffQueue(handoff_actions.queue().engine)
     try:
         yield service
     finally:
