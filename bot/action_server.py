@@ -15,6 +15,9 @@ ACTION_HOST_ENV = "AFTERHOURS_ACTION_HOST"
 
 def main() -> None:
     """Starts rasa_sdk's server on the configured host."""
+    from bot.library_warnings import silence_library_warnings
+
+    silence_library_warnings()  # before rasa_sdk (and Sanic, the actions' imports) load
     os.environ["SANIC_HOST"] = os.environ.get(ACTION_HOST_ENV) or "127.0.0.1"
     from rasa_sdk.__main__ import main as rasa_sdk_main
 

@@ -238,8 +238,10 @@ def check_database_first(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `afterhours` console script."""
+    from bot.library_warnings import silence_library_warnings
     from bot.settings import ConfigError
 
+    silence_library_warnings()  # before any command imports Rasa, TensorFlow or SQLAlchemy
     args = build_parser().parse_args(argv)
     try:
         check_database_first(args)

@@ -101,6 +101,9 @@ def serve_in_thread(app: Any, host: str = "127.0.0.1", port: int = 0) -> Threade
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Serve the desk until stopped (SIGINT / SIGTERM)."""
+    from bot.library_warnings import silence_library_warnings
+
+    silence_library_warnings()  # before the desk's imports (Sanic, SQLAlchemy) load
     parser = argparse.ArgumentParser(prog="python -m desk.server", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=int(os.environ.get(PORT_ENV) or DEFAULT_PORT))
