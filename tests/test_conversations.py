@@ -227,3 +227,109 @@ def test_the_same_conversation_on_postgresql(postgres_pipeline: Any) -> None:
     second = postgres_pipeline.send("are you there?", sender=sender, at="2026-11-27T23:03:00+00:00")
     assert first.ticket == second.ticket and first.reply_eta == SATURDAY_OPENING
     assert len(postgres_pipeline.queue().get(first.ticket).transcript) == 3
+
+
+# -- judgment on the messages people really write (issue 12) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("question", "closer"),
+    [
+        ("¿cómo puedo pagar la factura?", "vale, perfecto, todo claro"),
+        ("como vejo a password do wifi?", "ok top, era isso mesmo"),
+    ],
+)
+def test_after_an_answer_a_short_closer_is_answered_briefly(
+    pipeline: Any, question: str, closer: str
+) -> None:
+    # The NLU alone is unsure of these closers: what the bot did last decides.
+    alone = pipeline.send(closer, sender=unique("closer-alone"), at=FRIDAY_NIGHT)
+    assert alone.decision == "handoff"
+    sender = unique("closer")
+    answered = pipeline.send(question, sender=sender, at=FRIDAY_NIGHT)
+    after = pipeline.send(closer, sender=sender, at="2026-11-27T23:04:00+00:00")
+    assert answered.decision == "answer"
+    assert (after.decision, after.topic) in {("answer", "thanks"), ("answer", "goodbye")}
+    assert len(after.replies) == 1 and after.ticket is None
+
+
+def test_a_public_post_that_asks_nothing_gets_no_reply(pipeline: Any) -> None:
+    result = pipeline.send(
+        "Aurora Telecom announces 5G rollout in the Algarve by spring @AuroraCare",
+        sender=unique("news"),
+        channel="x",
+        public=True,
+        at=FRIDAY_NIGHT,
+    )
+    assert (result.decision, result.reason, result.replies) == ("ignore", "not_addressed", [])
+
+
+def test_public_sarcasm_about_an_outage_is_urgent_not_ignored(pipeline: Any) -> None:
+    result = pipeline.send(
+        "@AuroraCare oh brilliant, third outage this week, truly world-class service 👏👏",
+        sender=unique("sarcasm"),
+        channel="x",
+        public=True,
+        at=FRIDAY_NIGHT,
+    )
+    assert (result.decision, result.reason) == ("handoff", "emotional")
+    assert pipeline.queue().get(result.ticket).need == 2  # anger: ahead of every routine case
+
+
+def test_a_carer_whose_mothers_line_is_dead_is_urgent(pipeline: Any) -> None:
+    result = pipeline.send(
+        "sou cuidadora da minha mãe de 90 anos e o telefone fixo dela está mudo",
+        sender=unique("carer"),
+        at=FRIDAY_NIGHT,
+    )
+    assert (result.decision, result.reason, result.language) == ("handoff", "emotional", "pt")
+    assert pipeline.queue().get(result.ticket).need == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "no rush at all, but whenever someone can, could a person look at my case?",
+            "human_requested",
+        ),
+        ("there's an extra charge on my bill I don't recognise", "private"),
+        (
+            "on what legal basis do you charge a penalty for cancelling? I don't think that clause "
+            "is lawful",
+            "complex",
+        ),
+    ],
+)
+def test_what_needs_a_person_is_handed_off_with_its_reason(
+    pipeline: Any, text: str, reason: str
+) -> None:
+    result = pipeline.send(text, sender=unique("person"), at=FRIDAY_NIGHT)
+    assert (result.decision, result.reason) == ("handoff", reason)
+
+
+@pytest.mark.parametrize(
+    ("text", "topic"),
+    [
+        ("I rang 210 000 000 and it was closed, what are your hours?", "faq/support_hours"),
+        (
+            "Referência MB: entidade 21345 referência 912 345 678. Como posso pagar?",
+            "faq/payment_methods",
+        ),
+    ],
+)
+def test_the_brands_number_and_a_payment_reference_are_not_personal_data(
+    pipeline: Any, text: str, topic: str
+) -> None:
+    result = pipeline.send(text, sender=unique("numbers"), at=FRIDAY_NIGHT)
+    assert (result.decision, result.topic) == ("answer", topic)
+
+
+def test_a_card_number_sent_about_a_bill_goes_to_billing(pipeline: Any) -> None:
+    result = pipeline.send(
+        "here's my card 4111 1111 1111 1111, can I use it to pay this month's bill?",
+        sender=unique("card"),
+        at=FRIDAY_NIGHT,
+    )
+    assert (result.decision, result.reason) == ("handoff", "private")
+    assert pipeline.queue().get(result.ticket).department == "billing"

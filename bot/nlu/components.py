@@ -10,11 +10,12 @@ runs them in pipeline order after the components listed before them. `EmotionDet
 language, so list it after `LanguageDetector` (declared in `required_components`; Rasa does not
 enforce that for inference-only components, so without a language it guesses one itself).
 `LanguageDetector` also receives the tracker, to keep the conversation's language for messages
-like "ok".
+like "ok". `AddressingDetector` reads the intent and the emotion: list it last.
 
 Config keys (all default to None = take the value from `brand.yml` through
 `bot.settings.load_brand()`, which is called in `create`, never at import):
-`languages`, `account_number_pattern` (an empty string means none), `phone_regions`, `handle`.
+`languages`, `account_number_pattern` (an empty string means none), `phone_regions`,
+`own_contacts` (the brand's phone numbers and e-mail), `handle`.
 """
 
 from __future__ import annotations
@@ -309,8 +310,9 @@ class EmotionDetector(_SignalComponent):
 class AddressingDetector(_SignalComponent):
     """Sets `addressing`: `{"addressed", "why"}` from the text, `metadata["public"]` and the intent.
 
-    Listed after the intent classifier (and FallbackClassifier), it also reads the intent: a
-    public post classified as `no_request_intent` asks the brand nothing and is not addressed.
+    Listed after the intent classifier, FallbackClassifier and EmotionDetector, it also reads
+    the intent: a public post classified as `no_request_intent`, without an emotion, asks the
+    brand nothing and is not addressed.
     """
 
     def __init__(
@@ -362,9 +364,15 @@ class AddressingDetector(_SignalComponent):
 
         FallbackClassifier's own entry is passed over: a public post that reads most like a
         non-request (at `no_request_confidence`) is better left alone than answered publicly
-        with "a person will answer you".
+        with "a person will answer you". An emotional post is never left alone (list this
+        component after EmotionDetector).
         """
         if not self.no_request_intent:
+            return False
+        emotion = message.get(EMOTION_KEY)
+        if isinstance(emotion, dict) and emotion.get("label"):
+            # Anger or distress about the brand ("well done, third outage this week 👏") is a
+            # case for a person, however little it asks.
             return False
         ranking = message.get(INTENT_RANKING_KEY) or [message.get(INTENT) or {}]
         for entry in ranking:

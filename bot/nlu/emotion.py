@@ -320,22 +320,29 @@ class _Context:
     cues: tuple[str, ...]
 
 
-def _context(norm: str, lexicon: EmotionLexicon) -> _Context:
-    """Vulnerability, faults, sarcasm and laughter in a normalised message."""
+def _context(norm: str, lexicon: EmotionLexicon, emotional_words: bool, lasting: bool) -> _Context:
+    """Vulnerability, faults, sarcasm and laughter in a normalised message.
+
+    Each costs a scan of the text, so each is looked for only when it can matter: a fault next to
+    a vulnerable person, praise or a duration (`lasting`), a fix only next to praise and a fault,
+    laughter only when there are anger or distress words (`emotional_words`) for it to soften.
+    """
     cues: list[str] = []
     vulnerable = _matches(norm, lexicon.vulnerable, lexicon.negators)
     cues += [f"vulnerable:{cue}" for _, cue in vulnerable]
-    faults = _matches(norm, lexicon.fault, frozenset())
-    fault = max((weight for weight, _ in faults), default=0.0)
     praise = _matches(norm, lexicon.praise, lexicon.negators)
-    resolved = _matches(norm, lexicon.resolved, lexicon.negators)
+    wanted = bool(vulnerable or praise) or lasting
+    faults = _matches(norm, lexicon.fault, frozenset()) if wanted else []
+    fault = max((weight for weight, _ in faults), default=0.0)
     # Praise of a fault that was not fixed: "well done, third outage this week".
-    sarcastic = bool(praise) and fault > 0.0 and not resolved
+    sarcastic = (
+        bool(praise) and fault > 0.0 and not _matches(norm, lexicon.resolved, lexicon.negators)
+    )
     if sarcastic:
         cues += [f"sarcasm:{cue}" for _, cue in praise]
     if fault > 0.0 and (vulnerable or sarcastic):
         cues += [f"fault:{cue}" for _, cue in faults]
-    laughing = bool(_matches(norm, lexicon.laughter, frozenset()))
+    laughing = emotional_words and bool(_matches(norm, lexicon.laughter, frozenset()))
     if laughing:
         cues.append("laughter")
     return _Context(
@@ -379,7 +386,12 @@ def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexic
         word_scores["distress"] += DISTRESS_EMOJI_WEIGHT
         cues += [f"distress:{ch}" for ch in distress_emoji]
 
-    context = _context(norm, lexicon)
+    durations = _matches(norm, lexicon.duration, frozenset())
+    duration = max((weight for weight, _ in durations), default=0.0)
+    intensity, intensity_cues = _intensity(raw, lexicon)
+
+    emotional_words = word_scores["anger"] > 0.0 or word_scores["distress"] > 0.0
+    context = _context(norm, lexicon, emotional_words, lasting=duration > 0.0)
     cues += context.cues
     if context.laughing:
         word_scores["anger"] *= LAUGHTER_DAMPING
@@ -389,11 +401,7 @@ def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexic
         word_scores["distress"] += context.vulnerable + context.fault
     if context.sarcastic:
         word_scores["anger"] += SARCASM_WEIGHT
-
-    durations = _matches(norm, lexicon.duration, frozenset())
-    duration = max((weight for weight, _ in durations), default=0.0)
     cues += [f"duration:{cue}" for _, cue in durations]
-    intensity, intensity_cues = _intensity(raw, lexicon)
     cues += intensity_cues
 
     anger = word_scores["anger"] + duration + intensity

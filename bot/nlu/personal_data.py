@@ -319,7 +319,8 @@ def _labelled_not_personal(text: str, finding: Finding) -> bool:
     return label is not None and _PERSONAL_WORDS.search(label.group("gap")) is None
 
 
-def _own_contact_digits(own_contacts: Sequence[str], regions: Sequence[str]) -> frozenset[str]:
+@lru_cache(maxsize=8)
+def _own_contact_digits(own_contacts: tuple[str, ...], regions: tuple[str, ...]) -> frozenset[str]:
     """The brand's phone numbers as digit strings: international, national, with 00."""
     import phonenumbers
 
@@ -431,7 +432,11 @@ def find_personal_data(
     if not kept:
         return kept
     own_emails = frozenset(c.casefold() for c in own_contacts if "@" in c)
-    own_digits = _own_contact_digits(own_contacts, phone_regions) if own_contacts else frozenset()
+    own_digits = (
+        _own_contact_digits(tuple(own_contacts), tuple(phone_regions))
+        if own_contacts
+        else frozenset()
+    )
     return [
         f
         for f in kept

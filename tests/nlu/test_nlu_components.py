@@ -130,6 +130,39 @@ def test_addressing_reads_public_from_metadata(no_brand: SimpleNamespace, tmp_pa
     assert missing.get("addressing") == {"addressed": True, "why": "private message"}
 
 
+def test_addressing_reads_the_no_request_intent_and_the_emotion(
+    no_brand: SimpleNamespace, tmp_path: Path
+) -> None:
+    r = no_brand
+    config = {"handle": "@AuroraCare", "no_request_intent": "no_request"}
+    detector = _create(r, "AddressingDetector", {**config, "no_request_confidence": 0.35}, tmp_path)
+    public = {"channel": "x", "public": True}
+
+    def post(ranking: list[tuple[str, float]], label: str | None = None) -> Any:
+        message = r.Message(data={"text": "Aurora sponsors the marathon @AuroraCare"})
+        message.set("metadata", public)
+        message.set("intent", {"name": ranking[0][0], "confidence": ranking[0][1]})
+        message.set("intent_ranking", [{"name": n, "confidence": c} for n, c in ranking])
+        message.set("emotion", {"label": label, "score": 0.0, "cues": []})
+        detector.process([message])
+        return message.get("addressing")
+
+    assert post([("no_request", 0.9)]) == {"addressed": False, "why": "asks the brand nothing"}
+    # FallbackClassifier's doubt is passed over for the classifier's best intent, above 0.35.
+    assert post([("nlu_fallback", 0.45), ("no_request", 0.4)])["addressed"] is False
+    assert post([("nlu_fallback", 0.45), ("no_request", 0.3)])["addressed"] is True
+    assert post([("faq", 0.6), ("no_request", 0.3)])["addressed"] is True
+    # Anger about the brand is never left alone, however little it asks.
+    assert post([("no_request", 0.9)], label="anger")["addressed"] is True
+    # Without `no_request_intent` the text alone decides.
+    plain = _create(r, "AddressingDetector", {"handle": "@AuroraCare"}, tmp_path)
+    message = r.Message(data={"text": "Aurora sponsors the marathon @AuroraCare"})
+    message.set("metadata", public)
+    message.set("intent", {"name": "no_request", "confidence": 0.9})
+    plain.process([message])
+    assert message.get("addressing")["addressed"] is True
+
+
 def test_emotion_without_a_language_guesses_one(no_brand: SimpleNamespace, tmp_path: Path) -> None:
     r = no_brand
     detector = _create(r, "EmotionDetector", CONFIG["EmotionDetector"], tmp_path)
