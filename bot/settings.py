@@ -17,6 +17,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from babel import Locale, UnknownLocaleError
+from pydantic import (
+    BaseModel,
+    Extra,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    validator,
+)
+from pydantic.errors import PydanticValueError
 
 from handoff.calendar import BusinessCalendar
 
@@ -68,11 +77,6 @@ class Brand:
         """The language used when a message's language is unclear."""
         return self.languages[0]
 
-    @property
-    def handle_name(self) -> str:
-        """The X handle without its leading @."""
-        return self.handle.lstrip("@")
-
     def locale_for(self, language: str, hint: str | None = None) -> str:
         """Returns the Babel locale for writing dates to a customer of `language`."""
         if hint and hint.split("_")[0] == language:
@@ -93,42 +97,219 @@ class Brand:
         )
 
 
-def _require(raw: Mapping[str, Any], key: str, kind: type, where: str = "") -> Any:
-    name = f"{where}{key}"
-    if key not in raw or raw[key] is None:
-        raise ConfigError(f"brand.yml: `{name}` is missing")
-    value = raw[key]
-    if not isinstance(value, kind):
-        raise ConfigError(f"brand.yml: `{name}` must be a {kind.__name__}, got {value!r}")
-    return value
+# -- brand.yml as pydantic models ------------------------------------------------------------------
+# The models describe the file; parse_brand turns them into the Brand above (whose shape is the
+# runtime's: holidays flattened, a locale for every language, region codes upper-cased). Fields are
+# declared in the order the errors are reported: the first wrong setting is the one named.
 
 
-def _phone_regions(raw: Mapping[str, Any]) -> list[str]:
-    """The regions tried for phone numbers written without a country code, validated.
+class SettingError(PydanticValueError):
+    """A validator's complaint about a setting: `message` follows the setting's name.
 
-    A wrong or empty list is refused: the numbers customers write would then go undetected as
-    personal data (shown on the desk, kept in training material, posted in public replies).
+    `at` names a part below the field (``locales.pt``), so the message names the exact setting.
     """
-    import phonenumbers  # loads its metadata lazily
 
-    regions = raw.get("phone_regions")
-    if regions is None:
-        raise ConfigError(
-            "brand.yml: `phone_regions` is missing: the regions tried for phone numbers written "
-            "without a country code, like [PT, ES]"
-        )
-    if not isinstance(regions, list) or not regions:
-        raise ConfigError("brand.yml: `phone_regions` must be a non-empty list like [PT, ES]")
-    codes: list[str] = []
-    for region in regions:
-        code = region.strip().upper() if isinstance(region, str) else ""
-        if code not in phonenumbers.SUPPORTED_REGIONS:
-            raise ConfigError(
-                f"brand.yml: `phone_regions`: {region!r} is not a region code phonenumbers "
-                "knows (ISO 3166, like PT or ES)"
-            )
-        codes.append(code)
-    return codes
+    code = "setting"
+    msg_template = "{message}"
+
+    def __init__(self, message: str, at: Sequence[str] = ()) -> None:
+        super().__init__(message=message, at=list(at))
+
+
+class _Settings(BaseModel):
+    class Config:
+        extra = Extra.ignore  # a key the product does not know is left alone, as before
+        allow_mutation = False
+
+
+class _Holidays(_Settings):
+    country: StrictStr
+    subdivision: str | None = None  # the `holidays` package checks it (BusinessCalendar)
+
+
+class _DeskHours(_Settings):
+    """Opening periods per weekday; a day left out is closed."""
+
+    class Config:
+        extra = Extra.forbid  # "funday" is named as not a weekday
+
+    monday: list[StrictStr] = []
+    tuesday: list[StrictStr] = []
+    wednesday: list[StrictStr] = []
+    thursday: list[StrictStr] = []
+    friday: list[StrictStr] = []
+    saturday: list[StrictStr] = []
+    sunday: list[StrictStr] = []
+
+    @validator("*", pre=True)
+    def _a_day_is_a_list(cls, value: Any) -> Any:
+        if value is None:
+            raise TypeError("no periods")  # reported as "must be a list like [...]"
+        return value
+
+    def given(self) -> dict[str, list[str]]:
+        """The days the file names, in weekday order."""
+        return {day: list(getattr(self, day)) for day in WEEKDAYS if day in self.__fields_set__}
+
+
+class _Contacts(_Settings):
+    phone: StrictStr
+    email: StrictStr
+    web_chat: StrictStr
+    status_page: str | None = None
+    stores: str | None = None
+    phone_note: str | None = None
+
+
+class _BrandFile(_Settings):
+    """What `brand.yml` may hold, validated."""
+
+    name: StrictStr
+    handle: StrictStr
+    timezone: StrictStr
+    holidays: _Holidays
+    desk_hours: _DeskHours
+    languages: list[StrictStr]
+    locales: dict[str, Any] = {}
+    contacts: _Contacts
+    account_number_pattern: StrictStr | None = None
+    answer_in_hours: StrictBool = False
+    departments: dict[str, list[StrictStr]] = {}
+    phone_regions: list[Any]
+
+    @validator("handle")
+    def _handle(cls, handle: str) -> str:
+        if not HANDLE_PATTERN.match(handle):
+            raise SettingError(f"must look like @Name (15 characters), got {handle!r}")
+        return handle
+
+    @validator("timezone")
+    def _timezone(cls, timezone: str) -> str:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise SettingError(f"{timezone!r} is not an IANA time zone") from error
+        return timezone
+
+    @validator("languages")
+    def _languages(cls, languages: list[str]) -> list[str]:
+        if not languages or not all(LANGUAGE_PATTERN.match(x) for x in languages):
+            raise SettingError(MESSAGES["languages"])
+        return languages
+
+    @validator("locales", "departments", pre=True)
+    def _none_is_empty(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @validator("locales", always=True)
+    def _locales(cls, given: dict[str, Any], values: dict[str, Any]) -> dict[str, str]:
+        """A Babel locale for every language (the bare language when not given)."""
+        languages = values.get("languages") or ()  # none when they were wrong (named first)
+        locales = {language: str(given.get(language, language)) for language in languages}
+        for language, locale in locales.items():
+            try:
+                Locale.parse(locale)
+            except (ValueError, UnknownLocaleError) as error:
+                raise SettingError(f"{locale!r} is not a locale like pt_PT", [language]) from error
+        return locales
+
+    @validator("account_number_pattern")
+    def _pattern(cls, pattern: str | None) -> str | None:
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as error:
+                raise SettingError(f"is not a valid regex: {error}") from error
+        return pattern
+
+    @validator("phone_regions", pre=True)
+    def _regions_given(cls, regions: Any) -> Any:
+        if regions is None:
+            raise SettingError(MESSAGES_MISSING["phone_regions"])
+        return regions
+
+    @validator("phone_regions")
+    def _phone_regions(cls, regions: list[Any]) -> list[str]:
+        """The regions tried for phone numbers written without a country code.
+
+        A wrong or empty list is refused: the numbers customers write would then go undetected
+        as personal data (shown on the desk, kept in training material, posted in public replies).
+        """
+        import phonenumbers  # loads its metadata lazily
+
+        if not regions:
+            raise SettingError(MESSAGES["phone_regions"])
+        codes: list[str] = []
+        for region in regions:
+            code = region.strip().upper() if isinstance(region, str) else ""
+            if code not in phonenumbers.SUPPORTED_REGIONS:
+                raise SettingError(
+                    f"{region!r} is not a region code phonenumbers knows (ISO 3166, like PT or ES)"
+                )
+            codes.append(code)
+        return codes
+
+
+#: What a setting of the wrong type must be (by the setting's top-level name).
+MESSAGES = {
+    "languages": "must be a non-empty list of ISO 639-1 codes",
+    "locales": "must map a language to a locale like pt_PT",
+    "desk_hours": 'must be a list like ["09:00-18:00"]',
+    "answer_in_hours": "must be true or false",
+    "departments": "must map a department to a list of intents",
+    "phone_regions": "must be a non-empty list like [PT, ES]",
+}
+
+#: What is said when a setting is missing, where "is missing" alone does not help.
+MESSAGES_MISSING = {
+    "phone_regions": (
+        "is missing: the regions tried for phone numbers written without a country code, "
+        "like [PT, ES]"
+    ),
+}
+
+_KINDS = {"type_error.dict": "mapping", "type_error.list": "list"}
+
+
+def _value_at(raw: Any, loc: Sequence[str | int]) -> Any:
+    for part in loc:
+        if isinstance(raw, Mapping):
+            raw = raw.get(part)
+        elif isinstance(raw, list) and isinstance(part, int) and part < len(raw):
+            raw = raw[part]
+        else:
+            return None
+    return raw
+
+
+def _describe(error: ValidationError, raw: Mapping[str, Any]) -> str:
+    """One line naming the first wrong setting: ``brand.yml: `contacts.phone` is missing``."""
+    first = error.errors()[0]
+    loc = [part for part in first["loc"] if part != "__root__"]
+    kind = first["type"]
+    setting = [str(part) for part in loc if not isinstance(part, int)]
+    value = _value_at(raw, loc)
+    if kind == "value_error.setting":
+        setting += first["ctx"]["at"]
+        message = first["ctx"]["message"]
+    elif kind == "value_error.missing" or (
+        kind == "type_error.none.not_allowed" and loc[0] != "answer_in_hours"
+    ):  # an empty value (`phone:`) is as good as none
+        message = MESSAGES_MISSING.get(str(loc[0]), "is missing")
+    elif kind == "value_error.extra" and loc[0] == "desk_hours":
+        message = f"is not a weekday ({', '.join(WEEKDAYS)})"
+    elif loc[0] == "desk_hours":
+        message = MESSAGES["desk_hours"]
+    elif str(loc[0]) in MESSAGES:  # the whole setting's form, then the part that is wrong
+        message = MESSAGES[str(loc[0])]
+        if len(setting) > 1:
+            message += f"; `{'.'.join(setting)}` is {value!r}"
+        setting = setting[:1]
+    elif kind in _KINDS:
+        message = f"must be a {_KINDS[kind]}, got {value!r}"
+    else:  # a str where something else was given
+        message = f"must be a str, got {value!r}"
+    return f"brand.yml: `{'.'.join(setting)}` {message}"
 
 
 def parse_brand(raw: Any) -> Brand:
@@ -145,96 +326,34 @@ def parse_brand(raw: Any) -> Brand:
     """
     if not isinstance(raw, Mapping):
         raise ConfigError("brand.yml: the file must be a mapping of settings")
-    name = _require(raw, "name", str)
-    handle = _require(raw, "handle", str)
-    if not HANDLE_PATTERN.match(handle):
-        raise ConfigError(
-            f"brand.yml: `handle` must look like @Name (15 characters), got {handle!r}"
-        )
-    timezone = _require(raw, "timezone", str)
     try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError) as error:
-        raise ConfigError(f"brand.yml: `timezone` {timezone!r} is not an IANA time zone") from error
-
-    holidays_raw = _require(raw, "holidays", Mapping)
-    country = _require(holidays_raw, "country", str, "holidays.")
-    subdivision = holidays_raw.get("subdivision")
-
-    desk_hours_raw = _require(raw, "desk_hours", Mapping)
-    for day in desk_hours_raw:
-        if day not in WEEKDAYS:
-            raise ConfigError(
-                f"brand.yml: `desk_hours.{day}` is not a weekday ({', '.join(WEEKDAYS)})"
-            )
-        periods = desk_hours_raw[day]
-        if not isinstance(periods, list) or not all(isinstance(p, str) for p in periods):
-            raise ConfigError(f'brand.yml: `desk_hours.{day}` must be a list like ["09:00-18:00"]')
-
-    languages = _require(raw, "languages", list)
-    if not languages or not all(
-        isinstance(x, str) and LANGUAGE_PATTERN.match(x) for x in languages
-    ):
-        raise ConfigError("brand.yml: `languages` must be a non-empty list of ISO 639-1 codes")
-    locales_raw = raw.get("locales") or {}
-    if not isinstance(locales_raw, Mapping):
-        raise ConfigError("brand.yml: `locales` must map a language to a locale like pt_PT")
-    locales = {language: str(locales_raw.get(language, language)) for language in languages}
-    for language, locale in locales.items():
-        try:
-            Locale.parse(locale)
-        except (ValueError, UnknownLocaleError) as error:
-            raise ConfigError(
-                f"brand.yml: `locales.{language}` {locale!r} is not a locale like pt_PT"
-            ) from error
-
-    contacts_raw = _require(raw, "contacts", Mapping)
-    contacts = Contacts(
-        phone=_require(contacts_raw, "phone", str, "contacts."),
-        email=_require(contacts_raw, "email", str, "contacts."),
-        web_chat=_require(contacts_raw, "web_chat", str, "contacts."),
-        status_page=contacts_raw.get("status_page"),
-        stores=contacts_raw.get("stores"),
-        phone_note=contacts_raw.get("phone_note"),
-    )
-
-    pattern = raw.get("account_number_pattern")
-    if pattern is not None:
-        try:
-            re.compile(pattern)
-        except (re.error, TypeError) as error:
-            raise ConfigError(
-                f"brand.yml: `account_number_pattern` is not a valid regex: {error}"
-            ) from error
-
-    answer_in_hours = raw.get("answer_in_hours", False)
-    if not isinstance(answer_in_hours, bool):
-        raise ConfigError("brand.yml: `answer_in_hours` must be true or false")
-
-    departments = raw.get("departments") or {}
-    if not isinstance(departments, Mapping) or not all(
-        isinstance(v, list) for v in departments.values()
-    ):
-        raise ConfigError("brand.yml: `departments` must map a department to a list of intents")
-
-    phone_regions = _phone_regions(raw)
-
+        settings = _BrandFile.parse_obj(raw)
+    except ValidationError as error:
+        raise ConfigError(_describe(error, raw)) from None
+    contacts = settings.contacts
     brand = Brand(
-        name=name,
-        handle=handle,
-        timezone=timezone,
-        holiday_country=country,
-        holiday_subdivision=subdivision,
-        desk_hours={day: list(periods) for day, periods in desk_hours_raw.items()},
-        answer_in_hours=answer_in_hours,
-        languages=list(languages),
-        locales=locales,
-        contacts=contacts,
-        account_number_pattern=pattern,
-        phone_regions=phone_regions,
-        departments={k: list(v) for k, v in departments.items()},
+        name=settings.name,
+        handle=settings.handle,
+        timezone=settings.timezone,
+        holiday_country=settings.holidays.country,
+        holiday_subdivision=settings.holidays.subdivision,
+        desk_hours=settings.desk_hours.given(),
+        answer_in_hours=settings.answer_in_hours,
+        languages=list(settings.languages),
+        locales=settings.locales,
+        contacts=Contacts(
+            phone=contacts.phone,
+            email=contacts.email,
+            web_chat=contacts.web_chat,
+            status_page=contacts.status_page,
+            stores=contacts.stores,
+            phone_note=contacts.phone_note,
+        ),
+        account_number_pattern=settings.account_number_pattern,
+        phone_regions=list(settings.phone_regions),
+        departments={k: list(v) for k, v in settings.departments.items()},
     )
-    try:
+    try:  # the periods, the holidays' country and subdivision (its errors name the setting)
         brand.calendar()
     except (ValueError, NotImplementedError, KeyError) as error:
         raise ConfigError(f"brand.yml: {error}") from error

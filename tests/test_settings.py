@@ -46,7 +46,6 @@ def test_shipped_brand_parses() -> None:
     assert isinstance(brand, Brand)
     assert brand.name == "Aurora Telecom"
     assert brand.handle == "@AuroraCare"
-    assert brand.handle_name == "AuroraCare"
     assert brand.timezone == "Europe/Lisbon"
     assert brand.holiday_country == "PT"
     assert brand.holiday_subdivision is None
