@@ -100,11 +100,6 @@ def scores(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
     }
 
 
-def _objective(gold: Sequence[str], predicted: Sequence[str]) -> float:
-    result = scores(gold, predicted)
-    return result["in_scope_accuracy"] + result["oos_recall"]
-
-
 def tune_threshold(gold: Sequence[str], predictions: Sequence[Prediction]) -> float:
     """The rejection threshold that maximises in-scope accuracy + out-of-scope recall.
 
