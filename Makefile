@@ -7,7 +7,7 @@ export RASA_TELEMETRY_ENABLED := false
 export UV_PYTHON_DOWNLOADS := never
 export TF_CPP_MIN_LOG_LEVEL := 2
 
-.PHONY: help setup lock up model train demo run test test-fast lint heldout evaluate clean chromium nginx
+.PHONY: help setup lock up model train demo run test test-fast lint validate rasa-test heldout evaluate clean chromium nginx
 
 help: ## show this help
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -55,7 +55,9 @@ NGINX := /usr/sbin/nginx
 nginx: ## install Debian's nginx for the reverse-proxy test, if it is missing
 	@test -x $(NGINX) || { $(SUDO) apt-get update && $(SUDO) apt-get install -y nginx-light; }
 
-test: setup chromium nginx ## the whole test suite (what CI runs)
+# The gates run first, in this order, and stop the run: lint (ruff, mypy), then Rasa's own check
+# of domain, data and config, then the tests.
+test: setup chromium nginx lint validate ## ruff, mypy, rasa data validate, then the whole suite (what CI runs)
 	$(BIN)/pytest -q
 
 test-fast: setup ## the suite without the slow (model-training) tests
@@ -74,6 +76,20 @@ evaluate: setup ## train the current data, score it against benchmarks/reference
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy bot actions handoff desk
+
+validate: setup ## rasa data validate --fail-on-warnings (domain.yml, data/, config.yml)
+	$(BIN)/rasa data validate --fail-on-warnings
+
+# Rasa's conversation tests (tests/test_stories.yml), end to end: the model's NLU reads each message
+# and must find the story's intent, then the policies must predict its actions. The night brand's
+# desk is (almost) never open, so the result does not depend on the time it runs at.
+# RASA_TEST_MODEL=file skips the training (the suite passes the model its slow tests trained:
+# tests/test_rasa_test.py).
+RASA_TEST_MODEL ?=
+RASA_TEST_OUT ?= var/rasa-test
+rasa-test: $(if $(RASA_TEST_MODEL),,model) ## rasa test on tests/test_stories.yml (RASA_TEST_MODEL=, else models/)
+	AFTERHOURS_BRAND=tests/brand_night.yml $(BIN)/rasa test core --e2e --fail-on-prediction-errors \
+		--no-plot --stories tests/test_stories.yml --out $(RASA_TEST_OUT) --model $(or $(RASA_TEST_MODEL),models)
 
 clean: ## remove runtime data (var/) and trained models
 	rm -rf var models
