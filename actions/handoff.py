@@ -14,9 +14,9 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.responses import ResponseBook, day_phrase, time_phrase
 from bot.settings import WEEKDAYS, Brand, database_url, load_brand
+from handoff.bot_side import BotQueue
 from handoff.departments import department_of
 from handoff.priority import need_for
-from handoff.bot_side import BotQueue
 from handoff.transcript import Entry
 
 logger = logging.getLogger(__name__)
