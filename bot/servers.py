@@ -70,9 +70,9 @@ def action_server_command(port: int) -> list[str]:
 def rasa_run_command(
     model: Path, port: int, endpoints: Path, credentials: Path, *, interface: str = "127.0.0.1"
 ) -> list[str]:
-    """``rasa run`` with its HTTP API behind :func:`rasa_token`."""
+    """``rasa run`` (through :mod:`bot.rasa_server`) with its HTTP API behind :func:`rasa_token`."""
     return [
-        sys.executable, "-m", "rasa", "run",
+        sys.executable, "-m", "bot.rasa_server", "run",
         "--model", str(model),
         "--enable-api",
         "--auth-token", rasa_token(),
