@@ -163,9 +163,12 @@ def _turn(events: Sequence[Any]) -> tuple[Any, list[str]] | None:
 
 def _answer_topic(message: Any, action: str) -> str:
     if action == f"utter_{RETRIEVAL_INTENT}":
-        # What `utter_faq` answers with: the ResponseSelector's choice.
+        # What `utter_faq` answers with: the ResponseSelector's choice, under the retrieval
+        # intent's key or, for a selector trained on every retrieval intent (stock Rasa's, no
+        # `retrieval_intent` set), under "default" — where Rasa's ActionRetrieveResponse looks.
         selector = (message.parse_data or {}).get("response_selector") or {}
-        response = (selector.get(RETRIEVAL_INTENT) or {}).get("response") or {}
+        chosen = selector.get(RETRIEVAL_INTENT) or selector.get("default") or {}
+        response = chosen.get("response") or {}
         return str(response.get("intent_response_key") or RETRIEVAL_INTENT)
     return action.removeprefix("utter_")
 

@@ -130,6 +130,14 @@ def test_an_utterance_is_an_answer_with_its_topic() -> None:
         "topic": "faq/roaming",
         "language": None,
     }
+    # Stock Rasa's ResponseSelector (no `retrieval_intent`) answers under "default".
+    stock_parse = message("roaming?", "faq")
+    stock_parse.parse_data["response_selector"] = {
+        "all_retrieval_intents": ["faq"],
+        "default": {"response": {"intent_response_key": "faq/roaming"}},
+    }
+    stock = decision_from_actions([stock_parse, ActionExecuted("utter_faq")])
+    assert stock is not None and stock["topic"] == "faq/roaming"
     greet = [message("hi", "greet"), ActionExecuted("utter_greet"), BotUttered("Hi!")]
     assert decision_from_actions(greet)["topic"] == "greet"  # type: ignore[index]
 

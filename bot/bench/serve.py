@@ -54,6 +54,8 @@ class LevelResult:
     latencies_ms: tuple[float, ...]
     # The machine's busy CPU seconds during the level (None where /proc/stat is not there).
     cpu_seconds: float | None = None
+    # CPU seconds of the benchmark's own processes (client and the servers it started).
+    process_cpu_seconds: float | None = None
 
     @property
     def per_second(self) -> float:
@@ -67,6 +69,14 @@ class LevelResult:
         if self.cpu_seconds is None or not answered:
             return None
         return 1000 * self.cpu_seconds / answered
+
+    @property
+    def process_cpu_ms_per_message(self) -> float | None:
+        """The benchmark's own processes' CPU time per message answered, in ms."""
+        answered = self.messages - self.errors
+        if self.process_cpu_seconds is None or not answered:
+            return None
+        return 1000 * self.process_cpu_seconds / answered
 
     def percentile(self, q: float) -> float:
         """Latency percentile in ms (NaN without samples)."""
@@ -171,13 +181,23 @@ def measured_level(
     run_id: str,
     cpu: bool = True,
 ) -> LevelResult:
-    """`run_level` with the machine's busy CPU time during it (`cpu`: the server runs here)."""
+    """`run_level` with the CPU time spent during it (`cpu`: the servers run here).
+
+    Both the machine's busy time and the benchmark's own process tree's (bot/bench/proc_cpu.py:
+    what other people's jobs on a shared machine do not change).
+    """
+    from bot.bench.proc_cpu import tree_cpu_seconds
+
     before = busy_cpu_seconds() if cpu else None
+    own_before = tree_cpu_seconds() if cpu else None
     result = asyncio.run(run_level(url, cases, senders, messages, run_id))
     after = busy_cpu_seconds() if cpu else None
-    if before is None or after is None:
-        return result
-    return replace(result, cpu_seconds=after - before)
+    own_after = tree_cpu_seconds() if cpu else None
+    if before is not None and after is not None:
+        result = replace(result, cpu_seconds=after - before)
+    if own_before is not None and own_after is not None:
+        result = replace(result, process_cpu_seconds=own_after - own_before)
+    return result
 
 
 def _cpu_cell(result: LevelResult) -> str:
@@ -185,16 +205,22 @@ def _cpu_cell(result: LevelResult) -> str:
     return "–" if cost is None else f"{cost:.1f}"
 
 
+def _own_cpu_cell(result: LevelResult) -> str:
+    cost = result.process_cpu_ms_per_message
+    return "–" if cost is None else f"{cost:.1f}"
+
+
 def table(results: Sequence[LevelResult]) -> str:
     """The levels as a Markdown table."""
     lines = [
-        "| senders | messages | errors | p50 ms | p99 ms | messages/s | CPU ms/message |",
-        "|---|---|---|---|---|---|---|",
+        "| senders | messages | errors | p50 ms | p99 ms | messages/s | CPU ms/message "
+        "| process CPU ms/message |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
             f"| {r.senders} | {r.messages} | {r.errors} | {r.percentile(50):.0f} | "
-            f"{r.percentile(99):.0f} | {r.per_second:.1f} | {_cpu_cell(r)} |"
+            f"{r.percentile(99):.0f} | {r.per_second:.1f} | {_cpu_cell(r)} | {_own_cpu_cell(r)} |"
         )
     return "\n".join(lines)
 
@@ -224,9 +250,7 @@ def scratch_postgres_database() -> Iterator[str]:
     name = f"afterhours_bench_{uuid.uuid4().hex[:10]}"
     # CREATE/DROP DATABASE cannot run inside a transaction.
     # pool_pre_ping: the fault benchmark restarts the server while this engine is open.
-    admin = create_engine(
-        admin_url, isolation_level="AUTOCOMMIT", future=True, pool_pre_ping=True
-    )
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", future=True, pool_pre_ping=True)
     try:
         with admin.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -408,15 +432,16 @@ def comparison_table(runs: Sequence[ModelRun]) -> str:
     """Every model's levels in one Markdown table, with its held-out scores on each row."""
     names = [name for name, _, _ in runs[0].heldout] if runs else []
     head = "| model | senders | messages | errors | p50 ms | p99 ms | messages/s | CPU ms/message |"
+    head += " process CPU ms/message |"
     head += "".join(f" decision {n} | wrong answers {n} |" for n in names)
-    lines = [head, "|---" * (8 + 2 * len(names)) + "|"]
+    lines = [head, "|---" * (9 + 2 * len(names)) + "|"]
     for model in runs:
         scores = "".join(f" {d:.1f}% | {w:.1f}% |" for _, d, w in model.heldout)
         for r in model.levels:
             lines.append(
                 f"| {model.label} | {r.senders} | {r.messages} | {r.errors} | "
                 f"{r.percentile(50):.0f} | {r.percentile(99):.0f} | {r.per_second:.1f} | "
-                f"{_cpu_cell(r)} |" + scores
+                f"{_cpu_cell(r)} | {_own_cpu_cell(r)} |" + scores
             )
     return "\n".join(lines)
 
@@ -433,7 +458,8 @@ def _measure(
         print(
             f"{label}: {senders:>3} senders: p50 {result.percentile(50):.0f} ms, "
             f"p99 {result.percentile(99):.0f} ms, {result.per_second:.1f} messages/s, "
-            f"{result.errors} errors, machine CPU {_cpu_cell(result)} ms a message",
+            f"{result.errors} errors, machine CPU {_cpu_cell(result)} ms a message, "
+            f"own processes {_own_cpu_cell(result)} ms",
             flush=True,
         )
         results.append(result)
@@ -466,6 +492,11 @@ def _figures(args: argparse.Namespace, runs: Sequence[ModelRun], mix: str) -> di
                 f"{r.per_second:.1f} msg/s"
                 + (f", {r.errors} errors" if r.errors else "")
                 + (f", CPU {_cpu_cell(r)} ms/msg" if r.cpu_ms_per_message else "")
+                + (
+                    f", process CPU {_own_cpu_cell(r)} ms/msg"
+                    if r.process_cpu_ms_per_message
+                    else ""
+                )
             )
         for name, decision, wrong in model.heldout:
             figures[f"{prefix}{name} decision"] = f"{decision:.1f}%, wrong answers {wrong:.1f}%"
@@ -535,14 +566,18 @@ def run(args: argparse.Namespace) -> int:
     print(comparison_table(runs) if args.stock else table(runs[0].levels))
     print(f"expected mix: {mix}")
     for model in runs:
-        cost = model.levels[-1].cpu_ms_per_message if model.levels else None
-        if cost:
-            # At the busiest level's cost, what the machine's cores would make flat out.
-            cores = os.cpu_count() or 1
-            print(
-                f"{model.label}: at {cost:.1f} ms of CPU a message, {cores} cores make at most "
-                f"{cores * 1000 / cost:.0f} messages/s"
-            )
+        busiest = model.levels[-1] if model.levels else None
+        cores = os.cpu_count() or 1
+        for what, cost in (
+            ("the machine's CPU", busiest.cpu_ms_per_message if busiest else None),
+            ("its own processes' CPU", busiest.process_cpu_ms_per_message if busiest else None),
+        ):
+            if cost:
+                # At the busiest level's cost, what the machine's cores would make flat out.
+                print(
+                    f"{model.label}: at {cost:.1f} ms of {what} a message, {cores} cores make "
+                    f"at most {cores * 1000 / cost:.0f} messages/s"
+                )
         if model.ready is not None:
             print(
                 f"{model.label}: server ready {model.ready:.1f} s after `rasa run` started "

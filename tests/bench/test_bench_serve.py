@@ -62,10 +62,13 @@ def test_table_and_rates() -> None:
     assert result.per_second == 4.0
     assert result.percentile(50) == 20.0
     assert result.cpu_ms_per_message is None
-    assert table([result]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 | – |"
-    measured = LevelResult(8, 10, 2, 2.0, (10.0, 20.0, 30.0), cpu_seconds=0.4)
+    assert table([result]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 | – | – |"
+    measured = LevelResult(
+        8, 10, 2, 2.0, (10.0, 20.0, 30.0), cpu_seconds=0.4, process_cpu_seconds=0.2
+    )
     assert measured.cpu_ms_per_message == 50.0  # 0.4 s over the 8 messages answered
-    assert table([measured]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 | 50.0 |"
+    assert measured.process_cpu_ms_per_message == 25.0
+    assert table([measured]).splitlines()[-1] == "| 8 | 10 | 2 | 20 | 30 | 4.0 | 50.0 | 25.0 |"
 
 
 def test_busy_cpu_is_every_state_but_idle_and_iowait(tmp_path: Path) -> None:
@@ -167,10 +170,12 @@ def test_stock_rasa_is_one_more_row_per_level_in_the_same_table() -> None:
         heldout=(("heldout", 80.5, 4.3),),
     )
     lines = comparison_table([shipped, stock]).splitlines()
-    assert lines[0].endswith("| CPU ms/message | decision heldout | wrong answers heldout |")
-    assert lines[1] == "|---" * 10 + "|"
-    assert lines[2] == "| shipped | 1 | 10 | 0 | 10 | 10 | 10.0 | 30.0 | 97.0% | 0.9% |"
-    assert lines[3] == "| stock Rasa | 1 | 10 | 0 | 20 | 20 | 5.0 | 50.0 | 80.5% | 4.3% |"
+    assert lines[0].endswith(
+        "| CPU ms/message | process CPU ms/message | decision heldout | wrong answers heldout |"
+    )
+    assert lines[1] == "|---" * 11 + "|"
+    assert lines[2] == "| shipped | 1 | 10 | 0 | 10 | 10 | 10.0 | 30.0 | – | 97.0% | 0.9% |"
+    assert lines[3] == "| stock Rasa | 1 | 10 | 0 | 20 | 20 | 5.0 | 50.0 | – | 80.5% | 4.3% |"
 
 
 def test_stock_rasa_needs_the_benchmark_to_start_the_servers(
@@ -245,3 +250,56 @@ def test_stock_runs_both_models_under_the_same_levels(
     assert rows[1].endswith("| 97.0% | 1.0% |") and rows[3].endswith("| 81.0% | 1.0% |")
     recorded = results.read_text(encoding="utf-8")
     assert "stock Rasa 2 senders" in recorded and "stock Rasa heldout decision 81.0%" in recorded
+
+
+def test_process_cpu_counts_this_process_and_what_it_started() -> None:
+    import subprocess
+    import sys
+    import time
+
+    from bot.bench.proc_cpu import tree_cpu_seconds
+
+    before = tree_cpu_seconds()
+    assert before is not None
+    # A child that burns about 0.5 s of CPU, then sleeps (alive, so counted as a descendant).
+    child = subprocess.Popen(
+        [
+            sys.executable, "-c",
+            "import time\nend = time.process_time() + 0.5\n"
+            "while time.process_time() < end: pass\ntime.sleep(30)",
+        ]
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            spent = (tree_cpu_seconds() or 0.0) - before
+            if spent >= 0.5:
+                break
+            time.sleep(0.1)
+        assert spent >= 0.5
+    finally:
+        child.kill()
+        child.wait()
+    assert tree_cpu_seconds(root=2**22 + 1) is None  # no such process
+
+
+def test_process_cpu_reads_a_proc_tree(tmp_path: Path) -> None:
+    from bot.bench.proc_cpu import tree_cpu_seconds
+
+    hz = os.sysconf("SC_CLK_TCK")
+
+    def stat(pid: int, ppid: int, ticks: int) -> None:
+        folder = tmp_path / str(pid)
+        folder.mkdir()
+        # pid (comm with ") (" inside) state ppid ... utime stime cutime cstime at 14-17
+        rest = ["S", str(ppid)] + ["0"] * 9 + [str(ticks), "0", "0", "0"] + ["0"] * 30
+        (folder / "stat").write_text(f"{pid} (odd ) (name) " + " ".join(rest) + "\n")
+
+    stat(10, 1, hz)  # root
+    stat(11, 10, 2 * hz)  # child
+    stat(12, 11, 3 * hz)  # grandchild
+    stat(20, 1, 100 * hz)  # not ours
+    (tmp_path / "self").mkdir()
+    (tmp_path / "self" / "stat").write_text("")
+    assert tree_cpu_seconds(root=10, proc=tmp_path) == 6.0
+    assert tree_cpu_seconds(root=11, proc=tmp_path) == 5.0
