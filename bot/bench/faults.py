@@ -113,6 +113,9 @@ class FaultResult:
     recovery_seconds: float
     fault_seconds: float
     pickup_seconds: float
+    #: How long before the fault the earliest duplicated reply first went out (ms): a reply the
+    #: platform took in the instant before the crash, before the ledger could record it.
+    duplicate_before_ms: float = math.nan
 
     def row(self) -> dict[str, object]:
         """The figures for benchmarks/results.md."""
@@ -130,6 +133,9 @@ class FaultResult:
             "restart to last reply": f"{self.recovery_seconds:.1f} s",
             "fault to last reply": f"{self.fault_seconds:.1f} s",
             "restart to first reply of an unfinished one": f"{self.pickup_seconds:.1f} s",
+            "duplicates first sent before the fault": (
+                f"≤ {self.duplicate_before_ms:.0f} ms" if self.duplicated else "-"
+            ),
         }
 
     @property
@@ -293,13 +299,17 @@ def count(
     """Scores a scenario from the platforms' records, the queue and the inbox."""
     replies = replies_of(messages)
     tickets = tickets_by_conversation(stack.db_url)
+    fault_at, restarted_at = moments
     lost = duplicated = 0
+    before_fault: list[float] = []
     for message in messages:
-        got = [text for _, text in replies.get(message.conversation, [])]
-        duplicated += len(got) - len(set(got))
+        timed = sorted(replies.get(message.conversation, []))
+        got = [text for _, text in timed]
+        if len(got) != len(set(got)):
+            duplicated += len(got) - len(set(got))
+            before_fault.append(1000 * (fault_at - timed[0][0]))
         if not got or (message.handoff and not tickets.get(message.conversation)):
             lost += 1
-    fault_at, restarted_at = moments
     last = max((at for got in replies.values() for at, _ in got), default=math.nan)
     inbox = stack.inbox()
     try:
@@ -324,6 +334,7 @@ def count(
         recovery_seconds=max(0.0, last - restarted_at),
         fault_seconds=max(0.0, last - fault_at),
         pickup_seconds=math.nan,
+        duplicate_before_ms=max(before_fault, default=math.nan),
     )
 
 
