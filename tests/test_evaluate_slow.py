@@ -79,3 +79,17 @@ def test_evaluate_writes_the_reference_then_compares_with_it(
     worse = afterhours("evaluate", *common, "--reference", str(reference))
     assert worse.returncode == 1, worse.stdout[-2000:] + worse.stderr[-2000:]
     assert "small: decision accuracy" in worse.stdout and "the set changed" in worse.stdout
+
+
+def test_the_trained_model_is_no_worse_than_the_shipped_reference(trained_model: Path) -> None:
+    """The gate of issue 12: a change that makes the bot worse on the held-out sets fails CI.
+
+    The suite's model is trained from the repository's data, as `make evaluate` does;
+    benchmarks/reference.json holds the figures of the data as shipped (refresh it with
+    `afterhours evaluate --model M --write-reference benchmarks/reference.json` when a change
+    makes the bot better).
+    """
+    run = afterhours(
+        "evaluate", "--model", str(trained_model), "--reference", "benchmarks/reference.json"
+    )
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
