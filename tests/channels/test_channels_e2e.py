@@ -55,6 +55,20 @@ def api(stack: ChannelStack, path: str, body: Any = None) -> Any:
         return json.loads(answer.read())
 
 
+def stored_tracker(stack: ChannelStack, conversation: str, users: int = 1) -> Any:
+    """The conversation's tracker once it holds ``users`` customer messages.
+
+    A reply reaches the platform before Rasa stores the turn (it sends first, then saves).
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        tracker = api(stack, f"/conversations/{conversation}/tracker")
+        found = sum(1 for e in tracker["events"] if e.get("event") == "user")
+        if found >= users or time.monotonic() > deadline:
+            return tracker
+        time.sleep(0.1)
+
+
 def latest(events: list[dict[str, Any]], kind: str) -> dict[str, Any]:
     return [e for e in events if e.get("event") == kind][-1]
 
@@ -81,7 +95,7 @@ def test_a_telegram_customer_gets_the_bots_answer(stack: ChannelStack, telegram:
     assert delivery is not None and delivery.status == 200, stack.log_tail()
     (reply,) = telegram.wait_for(1, chat_id=chat, timeout=90) or [None]
     assert reply is not None, stack.log_tail()
-    tracker = api(stack, f"/conversations/telegram:{chat}/tracker")
+    tracker = stored_tracker(stack, f"telegram:{chat}")
     user = latest(tracker["events"], "user")
     assert user["input_channel"] == "telegram"
     assert user["metadata"]["channel"] == "telegram" and user["metadata"]["public"] is False
@@ -153,7 +167,7 @@ def test_an_sms_customer_is_answered_and_stop_is_honoured(stack: ChannelStack, t
     assert answer.status == 200 and "<Response></Response>" in answer.body
     (reply,) = twilio.wait_for(1, number=ana, timeout=90) or [None]
     assert reply is not None, stack.log_tail()
-    tracker = api(stack, f"/conversations/sms:{ana}/tracker")
+    tracker = stored_tracker(stack, f"sms:{ana}")
     user = latest(tracker["events"], "user")
     assert user["input_channel"] == "sms"
     assert user["metadata"]["platform"]["message_sid"] == answer.message_sid
@@ -193,10 +207,12 @@ def test_the_desks_answer_reaches_telegram_and_release_lets_the_bot_answer_again
     chat = 8100003
     telegram.push(telegram.message_update("I want to talk to a person please", chat_id=chat))
     assert telegram.wait_for(1, chat_id=chat, timeout=90), stack.log_tail()
-    tracker = api(stack, f"/conversations/telegram:{chat}/tracker")
+    tracker = stored_tracker(stack, f"telegram:{chat}")
     assert triage(tracker["events"])["decision"] == "handoff"
 
-    desk = RasaClient(stack.rasa_url, timeout=60)
+    from bot.servers import rasa_token
+
+    desk = RasaClient(stack.rasa_url, rasa_token(), timeout=60)
     desk.send_bot_message(
         f"telegram:{chat}", "Ana from Aurora here: how can I help?", {"ticket": 1}
     )
@@ -207,6 +223,6 @@ def test_the_desks_answer_reaches_telegram_and_release_lets_the_bot_answer_again
     desk.release(f"telegram:{chat}")
     telegram.push(telegram.message_update("how do I use my phone abroad?", chat_id=chat))
     texts = [s.text for s in telegram.wait_for(3, chat_id=chat, timeout=90)]
-    tracker = api(stack, f"/conversations/telegram:{chat}/tracker")
+    tracker = stored_tracker(stack, f"telegram:{chat}", users=2)
     assert triage(tracker["events"])["decision"] == "answer", stack.log_tail()
     assert texts[-1] == latest(tracker["events"], "bot")["text"]
