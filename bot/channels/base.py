@@ -310,7 +310,9 @@ class ChannelConnector(InputChannel):
                 if self.paused():
                     await self._give_back(inbox, entry_id)
                     return
-                if redelivery and await self._finished_before(inbox, entry_id, message_id):
+                if redelivery and await self._finished_before(
+                    inbox, entry_id, inbound.conversation_id, message_id
+                ):
                     return
                 if isinstance(output, ConnectorOutput):
                     sent = await self._write(inbox.replies.sent, entry_id) if redelivery else set()
@@ -336,11 +338,11 @@ class ChannelConnector(InputChannel):
         """Runs an inbox call off the event loop, waiting out a database restart."""
         return await retrying_call_async(asyncio.to_thread, function, *args, **kwargs)
 
-    async def _finished_before(self, inbox: Inbox, entry_id: int, message_id: str) -> bool:
+    async def _finished_before(
+        self, inbox: Inbox, entry_id: int, conversation_id: str, message_id: str
+    ) -> bool:
         """Marks the entry done if an earlier attempt stored its whole turn (and died after)."""
-        entry = await self._write(inbox.get, entry_id)
-        conversation = entry.conversation_id if entry else ""
-        if not await self._already_stored(conversation, message_id):
+        if not await self._already_stored(conversation_id, message_id):
             return False
         await self._write(inbox.mark_done, entry_id, "stored by an earlier attempt")
         return True
