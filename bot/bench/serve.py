@@ -80,7 +80,7 @@ class LevelResult:
 
     def percentile(self, q: float) -> float:
         """Latency percentile in ms (NaN without samples)."""
-        from bot.bench.nlu import percentile
+        from bot.bench.scoring import percentile
 
         return percentile(list(self.latencies_ms), q)
 

@@ -8,18 +8,20 @@ import pytest
 
 from bot.bench.datasets import OOS, Dataset, Example
 from bot.bench.nlu import (
-    OOS_INTENT,
-    Prediction,
-    decide,
     derive_config,
     evaluate,
     fallback_threshold,
     intent_name,
+    training_examples,
+)
+from bot.bench.scoring import (
+    OOS_INTENT,
+    Prediction,
+    decide,
     percentile,
     scores,
     threshold_for_in_scope,
     threshold_for_recall,
-    training_examples,
     tune_per_intent,
     tune_threshold,
 )
