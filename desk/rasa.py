@@ -14,12 +14,12 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from bot.servers import RASA_TOKEN_ENV
+
 __all__ = ["RASA_TOKEN_ENV", "RASA_URL_ENV", "RasaClient", "RasaError", "rasa_url"]
 
 #: Where the Rasa server's HTTP API is (``rasa run --enable-api``).
 RASA_URL_ENV = "AFTERHOURS_RASA_URL"
-#: Rasa's ``--auth-token``, if the server was started with one.
-RASA_TOKEN_ENV = "AFTERHOURS_RASA_TOKEN"
 DEFAULT_RASA_URL = "http://127.0.0.1:5005"
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.bench.channels import QUESTIONS, SmsDriver, TelegramDriver
-from bot.bench.stack import NIGHT_BRAND, REPO, ChannelStack, Driver, channel_stack
+from bot.bench.stack import NIGHT_BRAND, REPO, ChannelStack, Driver, channel_stack, stop_gently
 
 #: Messages that need a person with the night brand (a ticket and a promise), in four languages.
 HANDOFFS = (
@@ -386,13 +386,7 @@ def run_faults(
         finally:
             # The restarted servers are ours to stop (the stack stops the ones it started).
             for process in stack.processes:
-                if process.poll() is None:
-                    process.send_signal(signal.SIGINT)
-            for process in stack.processes:
-                try:
-                    process.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+                stop_gently(process)
     return results
 
 
