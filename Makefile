@@ -75,7 +75,7 @@ evaluate: setup ## train the current data, score it against benchmarks/reference
 
 lint: setup ## ruff and mypy
 	$(BIN)/ruff check .
-	$(BIN)/mypy bot actions handoff desk
+	$(BIN)/mypy afterhours bot actions handoff desk
 
 validate: setup ## rasa data validate --fail-on-warnings (domain.yml, data/, config.yml)
 	$(BIN)/rasa data validate --fail-on-warnings
@@ -88,7 +88,7 @@ validate: setup ## rasa data validate --fail-on-warnings (domain.yml, data/, con
 RASA_TEST_MODEL ?=
 RASA_TEST_OUT ?= var/rasa-test
 rasa-test: $(if $(RASA_TEST_MODEL),,model) ## rasa test on tests/test_stories.yml (RASA_TEST_MODEL=, else models/)
-	AFTERHOURS_BRAND=tests/brand_night.yml $(BIN)/rasa test core --e2e --fail-on-prediction-errors \
+	AFTERHOURS_BRAND=afterhours/bench/brand_night.yml $(BIN)/rasa test core --e2e --fail-on-prediction-errors \
 		--no-plot --stories tests/test_stories.yml --out $(RASA_TEST_OUT) --model $(or $(RASA_TEST_MODEL),models)
 
 clean: ## remove runtime data (var/) and trained models

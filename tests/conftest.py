@@ -29,7 +29,7 @@ def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     given = os.environ.get("AFTERHOURS_TEST_MODEL")
     if given:
         return Path(given)
-    from bot.training import train_model
+    from afterhours.training import train_model
 
     out = tmp_path_factory.mktemp("models")
     previous = Path.cwd()
@@ -73,7 +73,7 @@ class Pipeline:
 
 
 def _pipeline(model: Path, db_url: str) -> Iterator[Pipeline]:
-    from bot.replay import Replayer, replay_environment
+    from afterhours.replay import Replayer, replay_environment
 
     with replay_environment(db_url) as (url, action_url):
         loop = asyncio.new_event_loop()

@@ -52,7 +52,7 @@ def rasa_routes() -> list[tuple[str, str]]:
 
 
 def test_nothing_but_the_webhooks_answers_without_the_token(trained_model: Path) -> None:
-    from bot.bench.serve import started_server
+    from afterhours.bench.serve import started_server
 
     routes = rasa_routes()
     assert ("GET", "/conversations/sms:+351910000000/tracker") in routes

@@ -64,13 +64,13 @@ def test_replay_help(tmp_path: Path) -> None:
 
 def test_building_the_parser_and_help_do_not_import_tensorflow(tmp_path: Path) -> None:
     code = (
-        "import sys, contextlib, io, bot.cli\n"
-        "bot.cli.build_parser()\n"
+        "import sys, contextlib, io, afterhours.cli\n"
+        "afterhours.cli.build_parser()\n"
         "print('tensorflow' in sys.modules)\n"
         "for argv in (['--help'], ['replay', '--help'], ['queue', '--help']):\n"
         "    with contextlib.redirect_stdout(io.StringIO()):\n"
         "        try:\n"
-        "            bot.cli.main(argv)\n"
+        "            afterhours.cli.main(argv)\n"
         "        except SystemExit as exit:\n"
         "            assert exit.code == 0, (argv, exit.code)\n"
         "print('tensorflow' in sys.modules)\n"
@@ -84,13 +84,15 @@ def test_plain_modules_do_not_import_tensorflow() -> None:
     """What the desk, the queue, the actions and replay's bookkeeping import, in a fresh process."""
     code = (
         "import sys\n"
-        "import bot.settings, bot.inbound, bot.replay, bot.queue_cli, bot.scheduler\n"
+        "import bot.settings, bot.inbound\n"
+        "import afterhours.replay, afterhours.queue_cli, afterhours.scheduler\n"
         "import actions.handoff, actions.responses\n"
         "import rasa.shared.core.events as events\n"
         "from rasa.shared.nlu.training_data.loading import load_data\n"
         "bot.settings.load_brand('brand.yml').calendar()\n"
         "load_data('data/responses')\n"
-        "bot.replay.triage_of_turn([events.UserUttered('hi'), events.SlotSet('triage', {})])\n"
+        "turn = [events.UserUttered('hi'), events.SlotSet('triage', {})]\n"
+        "afterhours.replay.triage_of_turn(turn)\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))\n"
     )
     done = run([sys.executable, "-c", code], REPO)
@@ -161,7 +163,7 @@ def test_queue_without_a_brand_file(tmp_path: Path) -> None:
 def test_runtime_endpoints_put_the_action_port_and_a_scratch_tracker_file(tmp_path: Path) -> None:
     import yaml
 
-    from bot.runner import runtime_endpoints
+    from afterhours.runner import runtime_endpoints
 
     source = Path(__file__).resolve().parents[1] / "endpoints.yml"
     written = runtime_endpoints(5999, source, tmp_path, tracker_db=tmp_path / "t.db")
@@ -177,7 +179,7 @@ def test_runtime_endpoints_put_the_action_port_and_a_scratch_tracker_file(tmp_pa
 def test_a_rasa_server_alone_refuses_to_start_without_the_shared_token(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from afterhours.cli import main
 
     monkeypatch.delenv("AFTERHOURS_RASA_TOKEN", raising=False)
     assert main(["rasa-server", "--endpoints", "deploy/endpoints.scaled.yml"]) == 2

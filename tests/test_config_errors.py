@@ -1,6 +1,6 @@
 """Every setting is checked before anything starts: one line naming it, exit code 2.
 
-Through ``bot.cli.main`` (and once through a real process): a brand.yml ``phone_regions``
+Through ``afterhours.cli.main`` (and once through a real process): a brand.yml ``phone_regions``
 phonenumbers does not know, a live channel's wrong value, and an ``AFTERHOURS_DB_URL`` (or
 ``--db``) that cannot be used — a closed port, an unknown role, an unsupported dialect — for
 ``run``, ``replay --db``, ``queue`` and ``desk``. The database's password is never printed.
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli import main
+from afterhours.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "pw-never-shown-8812"
@@ -207,7 +207,7 @@ def test_the_console_script_says_one_line_and_exits_2(workdir: Path) -> None:
     url, expected = refused_url()
     environ = dict(os.environ, AFTERHOURS_DB_URL=url, RASA_TELEMETRY_ENABLED="false")
     done = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "queue", "list"],
+        [sys.executable, "-m", "afterhours.cli", "queue", "list"],
         env=environ,
         capture_output=True,
         text=True,

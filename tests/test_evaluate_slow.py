@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def afterhours(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "afterhours.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot import evaluation
-from bot.evaluation import (
+from afterhours.bench import evaluation
+from afterhours.bench.evaluation import (
     SetError,
     breakdown,
     changes,
@@ -284,7 +284,7 @@ def fake_models(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, An
 
 
 def evaluate_cli(*args: str) -> int:
-    from bot.cli import main
+    from afterhours.cli import main
 
     return main(["evaluate", *args])
 

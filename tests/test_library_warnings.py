@@ -62,7 +62,7 @@ from bot.library_warnings import silence_library_warnings
 silence_library_warnings()
 import sanic_cors  # DeprecationWarning from sanic_cors/extension.py, after Sanic's "once"
 warnings.warn_explicit(
-    "ours is going away", DeprecationWarning, {ours!r}, 1, module="bot.cli"
+    "ours is going away", DeprecationWarning, {ours!r}, 1, module="afterhours.cli"
 )
 warnings.warn_explicit(
     "theirs is going away", FutureWarning, {theirs!r}, 1, module="pandas.core"

@@ -1,4 +1,4 @@
-"""bot.queue_cli: the queue in the terminal, against a temporary SQLite queue."""
+"""afterhours.queue_cli: the queue in the terminal, against a temporary SQLite queue."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from bot.queue_cli import list_tickets, show_ticket
+from afterhours.queue_cli import list_tickets, show_ticket
 from handoff.queue import HandoffQueue
 from handoff.transcript import Entry
 
@@ -317,7 +317,7 @@ def test_reveal_of_an_unknown_ticket_audits_nothing(db_url: str) -> None:
 def test_queue_show_reveal_through_the_command_line(
     db_url: str, queue: HandoffQueue, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from afterhours.cli import main
 
     ticket = open_ticket(
         queue, customer=PHONE, channel="sms", conversation_id=f"sms:{PHONE}", text="hello"

@@ -20,7 +20,7 @@ def afterhours(
     *args: str, cwd: Path = ROOT, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
+        [sys.executable, "-m", "afterhours.cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -148,7 +148,10 @@ def test_rasa_test_passes_the_conversation_stories(trained_model: Path, tmp_path
         capture_output=True,
         text=True,
         timeout=600,
-        env={**os.environ, "AFTERHOURS_BRAND": str(ROOT / "tests" / "brand_night.yml")},
+        env={
+            **os.environ,
+            "AFTERHOURS_BRAND": str(ROOT / "afterhours" / "bench" / "brand_night.yml"),
+        },
     )
     assert done.returncode == 0, done.stderr[-3000:]
     failed = (tmp_path / "failed_test_stories.yml").read_text(encoding="utf-8")

@@ -1,4 +1,4 @@
-"""bot.replay's pure parts: input validation, the model lookup, output lines, the turn's triage."""
+"""afterhours.replay's pure parts: input checks, model lookup, output lines, the turn's triage."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 
-from bot.replay import (
+from afterhours.replay import (
     NoModelError,
     ReplayInputError,
     ReplayResult,

@@ -66,9 +66,7 @@ def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Upstr
     (folder / "nginx.conf").write_text(
         "pid nginx.pid;\nerror_log error.log;\ndaemon off;\nworker_processes 1;\n"
         "events {}\nhttp {\n  access_log off;\n"
-        "  client_body_temp_path tmp; proxy_temp_path tmp;\n"
-        + server
-        + "\n}\n",
+        "  client_body_temp_path tmp; proxy_temp_path tmp;\n" + server + "\n}\n",
         encoding="utf-8",
     )
     (folder / "tmp").mkdir()

@@ -63,7 +63,7 @@ def test_two_workers_share_one_conversation_through_postgres_and_redis(
     require_redis()
     from sqlalchemy import create_engine, text
 
-    from bot.bench.serve import scratch_postgres_database, started_server
+    from afterhours.bench.serve import scratch_postgres_database, started_server
 
     sender = "telegram:scaled-test"
     with (

@@ -1,4 +1,4 @@
-"""bot.scheduler: the morning digest, the promise watch and the digest's next run time."""
+"""afterhours.scheduler: the morning digest, the promise watch and the digest's next run time."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.scheduler import digest_text, morning_digest, schedule_next_opening, watch_promises
+from afterhours.scheduler import digest_text, morning_digest, schedule_next_opening, watch_promises
 from bot.settings import load_brand
 from handoff.calendar import BusinessCalendar
 from handoff.queue import HandoffQueue

@@ -1,4 +1,4 @@
-"""Stock Rasa beside the shipped bot (bot/stock.py): its config, its cache, its decisions."""
+"""Stock Rasa beside the shipped bot (afterhours/bench/stock.py): config, cache, decisions."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 import yaml
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 
-from bot import stock
-from bot.stock import data_hash, decision_from_actions, stock_config_path, stock_model
+from afterhours.bench import stock
+from afterhours.bench.stock import data_hash, decision_from_actions, stock_config_path, stock_model
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 REPO = Path(__file__).resolve().parents[1]

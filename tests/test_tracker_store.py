@@ -29,7 +29,7 @@ from rasa.shared.core.events import (
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import read_endpoint_config
 
-from bot.runner import runtime_endpoints
+from afterhours.runner import runtime_endpoints
 from bot.tracker_store import LeanSQLTrackerStore
 from tests.postgres import postgres_schema
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench.datasets import (
+from afterhours.bench.datasets import (
     OOS,
     Example,
     datasets_root,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench.faults import FaultResult, burst, run_faults
-from bot.bench.stack import Driver
+from afterhours.bench.faults import FaultResult, burst, run_faults
+from afterhours.bench.stack import Driver
 
 
 @pytest.mark.slow

@@ -6,15 +6,15 @@ import math
 
 import pytest
 
-from bot.bench.datasets import OOS, Dataset, Example
-from bot.bench.nlu import (
+from afterhours.bench.datasets import OOS, Dataset, Example
+from afterhours.bench.nlu import (
     derive_config,
     evaluate,
     fallback_threshold,
     intent_name,
     training_examples,
 )
-from bot.bench.scoring import (
+from afterhours.bench.scoring import (
     OOS_INTENT,
     Prediction,
     decide,

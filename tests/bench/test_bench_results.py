@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.bench.results import append_run, command_line, current_commit, format_figures
+from afterhours.bench.results import append_run, command_line, current_commit, format_figures
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.bench.serve import (
+from afterhours.bench.serve import (
     LevelResult,
     busy_cpu_seconds,
     expected_mix,
@@ -132,7 +132,7 @@ def test_the_scaled_environment_fills_every_variable_of_the_scaled_endpoints(
 ) -> None:
     import re
 
-    from bot.bench.serve import SCALED_ENDPOINTS, scaled_environment
+    from afterhours.bench.serve import SCALED_ENDPOINTS, scaled_environment
 
     monkeypatch.setenv("AFTERHOURS_BENCH_REDIS_URL", "redis://10.0.0.9:6390")
     env = scaled_environment(
@@ -149,14 +149,14 @@ def test_the_scaled_environment_fills_every_variable_of_the_scaled_endpoints(
 
 
 def test_several_workers_need_the_scaled_set_up(capsys: pytest.CaptureFixture[str]) -> None:
-    from bot.cli import main
+    from afterhours.cli import main
 
     assert main(["bench", "serve", "--workers", "2", "--no-record"]) == 2
     assert "--workers above 1 needs --scaled" in capsys.readouterr().err
 
 
 def test_stock_rasa_is_one_more_row_per_level_in_the_same_table() -> None:
-    from bot.bench.serve import ModelRun, comparison_table
+    from afterhours.bench.serve import ModelRun, comparison_table
 
     shipped = ModelRun(
         "shipped",
@@ -181,7 +181,7 @@ def test_stock_rasa_is_one_more_row_per_level_in_the_same_table() -> None:
 def test_stock_rasa_needs_the_benchmark_to_start_the_servers(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from bot.cli import main
+    from afterhours.cli import main
 
     assert main(["bench", "serve", "--stock", "--url", "http://127.0.0.1:1", "--no-record"]) == 2
     assert "--stock starts stock Rasa's server itself" in capsys.readouterr().err
@@ -195,9 +195,8 @@ def test_stock_runs_both_models_under_the_same_levels(
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    from bot import stock
-    from bot.bench import serve
-    from bot.cli import main
+    from afterhours.bench import serve, stock
+    from afterhours.cli import main
 
     served: list[str | None] = []
 
@@ -257,7 +256,7 @@ def test_process_cpu_counts_this_process_and_what_it_started() -> None:
     import sys
     import time
 
-    from bot.bench.proc_cpu import tree_cpu_seconds
+    from afterhours.bench.proc_cpu import tree_cpu_seconds
 
     before = tree_cpu_seconds()
     assert before is not None
@@ -284,7 +283,7 @@ def test_process_cpu_counts_this_process_and_what_it_started() -> None:
 
 
 def test_process_cpu_reads_a_proc_tree(tmp_path: Path) -> None:
-    from bot.bench.proc_cpu import tree_cpu_seconds
+    from afterhours.bench.proc_cpu import tree_cpu_seconds
 
     hz = os.sysconf("SC_CLK_TCK")
 

@@ -18,7 +18,7 @@ from typing import Any
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
 
-from tests.fakes.telegram_server import free_port
+from afterhours.bench.fakes.telegram_server import free_port
 
 Handler = Callable[[UserMessage], Awaitable[Any]]
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from bot.bench.channels import (
+from afterhours.bench.channels import (
     CHANNELS,
     BurstResult,
     add_arguments,

@@ -291,8 +291,8 @@ def test_sms_needs_a_sender() -> None:
 
 def test_the_fake_platforms_credentials_pass() -> None:
     """The benchmarks and the fault bench run the real channels with the fakes' values."""
-    from tests.fakes.telegram_server import FakeTelegram
-    from tests.fakes.twilio_server import FakeTwilio
+    from afterhours.bench.fakes.telegram_server import FakeTelegram
+    from afterhours.bench.fakes.twilio_server import FakeTwilio
 
     twilio = FakeTwilio()
     environ = {

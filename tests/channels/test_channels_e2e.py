@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from bot.bench.channels import SmsDriver, TelegramDriver
-from bot.bench.stack import NIGHT_BRAND, ChannelStack, channel_stack
+from afterhours.bench.channels import SmsDriver, TelegramDriver
+from afterhours.bench.stack import NIGHT_BRAND, ChannelStack, channel_stack
 
 pytestmark = pytest.mark.slow
 

@@ -19,6 +19,9 @@ from types import SimpleNamespace
 import pytest
 from rasa.core.channels.channel import UserMessage
 
+from afterhours.bench.fakes.telegram_server import FakeTelegram
+from afterhours.bench.fakes.twilio_server import FakeTwilio
+from afterhours.bench.fakes.x_server import FakeX
 from bot.channels.inbox import Inbox
 from handoff.transcript import customer_label
 from tests.channels import test_sms_channel as sms_tests
@@ -26,9 +29,6 @@ from tests.channels import test_telegram_channel as telegram_tests
 from tests.channels import test_x_connector as x_tests
 from tests.channels.channels_support import wait_until
 from tests.channels.test_x_connector import scheduler_reset  # noqa: F401 - a fixture
-from tests.fakes.telegram_server import FakeTelegram
-from tests.fakes.twilio_server import FakeTwilio
-from tests.fakes.x_server import FakeX
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 

@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_a_partly_configured_channel_stops_run_before_anything_starts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from bot.runner import run_all
+    from afterhours.runner import run_all
 
     shutil.copy(ROOT / "credentials.yml", tmp_path / "credentials.yml")
     monkeypatch.chdir(tmp_path)

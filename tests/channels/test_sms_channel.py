@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 from rasa.core.channels.channel import UserMessage
 
+from afterhours.bench.fakes.twilio_server import FakeTwilio
 from bot.channels.inbox import Inbox
 from bot.channels.sms import EMPTY_TWIML, TwilioSmsInput, keyword_of
 from tests.channels.channels_support import ChannelHost, Handler, wait_until
-from tests.fakes.twilio_server import FakeTwilio
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 from rasa.core.channels.channel import UserMessage
 
+from afterhours.bench.fakes.telegram_server import FakeTelegram
 from bot.channels.inbox import Inbox
 from bot.channels.telegram import TelegramInput
 from tests.channels.channels_support import ChannelHost, Handler, wait_until
-from tests.fakes.telegram_server import FakeTelegram
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 

@@ -18,13 +18,13 @@ import pytest
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import UserUttered
 
+from afterhours.bench.fakes.x_server import FakeX, wait_until
 from bot.channels.base import Rejected
 from bot.channels.inbox import Inbox
 from bot.channels.x import XInput, XOutput
 from bot.channels.x_client import XCredentials
 from bot.render.x import weighted_length
 from bot.settings import ConfigError
-from tests.fakes.x_server import FakeX, wait_until
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 

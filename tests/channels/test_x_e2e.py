@@ -3,7 +3,8 @@
 One `rasa run` for the module (the X channel in ``webhook+polling`` mode, polling every 0.25 s,
 5 posts a page), started like `afterhours run` starts it (:func:`x_stack`; it can be restarted). The
 fake X serves what the documentation shows; each test plays the customers and reads what the
-brand posted. The brand's desk is always closed (tests/brand_night.yml), so the decisions do not
+brand posted. The brand's desk is always closed
+(afterhours/bench/brand_night.yml), so the decisions do not
 depend on the time the tests run at.
 """
 
@@ -29,9 +30,9 @@ from typing import Any
 import pytest
 import yaml
 
-from bot.bench.channels_x import ENV_NAMES
+from afterhours.bench.channels_x import ENV_NAMES
+from afterhours.bench.fakes.x_server import FakeX, wait_until
 from bot.render.x import weighted_length
-from tests.fakes.x_server import FakeX, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -148,7 +149,7 @@ def x_stack(
         keep_dir: Put the scratch files (databases, logs) here instead of a temporary folder.
         redeliver_after: Seconds before an unfinished message counts as abandoned.
     """
-    from bot.runner import runtime_endpoints, stop
+    from afterhours.runner import runtime_endpoints, stop
     from bot.servers import action_server_command, free_port, wait_until_healthy
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
@@ -232,7 +233,7 @@ def who(name: str) -> str:
 def stack(trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[XStack]:
     with x_stack(
         trained_model,
-        brand=ROOT / "tests" / "brand_night.yml",
+        brand=ROOT / "afterhours" / "bench" / "brand_night.yml",
         mode="webhook+polling",
         page_size=5,
         keep_dir=tmp_path_factory.mktemp("x-e2e"),

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from afterhours.bench.fakes.x_server import FakeX
 from bot.channels.inbox import Inbox
 from bot.channels.x_client import XApi, XCredentials
 from bot.channels.x_data import snowflake_at
 from bot.channels.x_poll import XPoller
 from bot.inbound import Inbound
-from tests.fakes.x_server import FakeX
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 

@@ -177,7 +177,7 @@ def test_open_redirect_is_not_followed(
 def test_add_agent_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from afterhours.cli import main
 
     db = f"sqlite:///{tmp_path / 'queue.db'}"
     argv = ["desk", "add-agent", "marta", "--role", "supervisor", "--name", "Marta"]

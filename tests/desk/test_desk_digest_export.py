@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.scheduler import desk_digest, desk_reminders
+from afterhours.scheduler import desk_digest, desk_reminders
 from desk.app import Desk
 from desk.digest import build_digest, post_digest, remind_overdue
 from desk.export import export_training, nlu_yaml
@@ -175,7 +175,7 @@ def test_export_since(desk: Desk, tmp_path: Path) -> None:
 def test_export_training_command(
     tmp_path: Path, fake_rasa: FakeRasa, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.cli import main
+    from afterhours.cli import main
 
     db = f"sqlite:///{tmp_path / 'queue.db'}"
     desk = make_desk(db, fake_rasa.url)

@@ -47,10 +47,10 @@ def test_the_desk_server_process(tmp_path: Path) -> None:
 def test_the_desk_imports_no_tensorflow() -> None:
     code = (
         "import sys\n"
-        "import desk.app, desk.cli, desk.digest, desk.export, desk.bench, desk.server\n"
+        "import desk.app, desk.cli, desk.digest, desk.export, afterhours.bench.desk, desk.server\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'rasa')))\n"
-        "import bot.cli\n"
-        "bot.cli.build_parser()\n"
+        "import afterhours.cli\n"
+        "afterhours.cli.build_parser()\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))\n"
     )
     done = subprocess.run(

@@ -3,7 +3,8 @@
     python -m tests.heldout.evaluate [--model PATH] [--set DIR ...] [--errors]
 
 The set (tests/heldout/*.jsonl) was written apart from the training data; see its README. The
-scoring lives in shipped code (`bot/evaluation.py`, also behind `afterhours evaluate`, which adds
+scoring lives in shipped code (`afterhours/bench/evaluation.py`,
+also behind `afterhours evaluate`, which adds
 the breakdowns, the pictures and the comparison with another model); this module keeps this
 command and the names the tests import.
 """
@@ -15,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bot.evaluation import (  # noqa: F401 (re-exported for the tests and older scripts)
+from afterhours.bench.evaluation import (  # noqa: F401 (re-exported for the tests and older scripts)
     LANGUAGES,
     Tally,
     evaluate,
@@ -28,7 +29,7 @@ from bot.evaluation import (  # noqa: F401 (re-exported for the tests and older 
     report,
     same_instant,
 )
-from bot.evaluation import load_cases as _load_cases
+from afterhours.bench.evaluation import load_cases as _load_cases
 
 HERE = Path(__file__).parent
 

@@ -27,7 +27,7 @@ from typing import Any
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from tests.fakes.telegram_server import ThreadedServer
+from afterhours.bench.fakes.telegram_server import ThreadedServer
 
 API_VERSION = "2010-04-01"
 

@@ -5,7 +5,7 @@ the replay input fields plus `expect` (decision, topic, reason, language, reply_
 replayed through `afterhours replay` (the real pipeline, a fresh queue) and every output line is
 scored against its expectation. This module holds the scoring, the breakdowns (per language, per
 expected topic, per expected decision/reason, confusion counts), the figures stored as reference
-and the comparison of two models' figures; `bot/evaluation_report.py` draws and prints them.
+and the comparison of two models' figures; `evaluation_report.py` draws and prints them.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from bot.render.sms import encoding_of
 from bot.render.x import weighted_length
 from bot.settings import load_brand
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = ("en", "pt", "es", "it")
 # The shipped held-out sets, in this order; a missing folder is skipped.
 DEFAULT_SETS = (REPO / "tests" / "heldout", REPO / "tests" / "heldout_night")
@@ -247,7 +247,7 @@ def replay(cases: list[dict[str, Any]], model: str | None) -> list[dict[str, Any
         command = [
             sys.executable,
             "-m",
-            "bot.cli",
+            "afterhours.cli",
             "replay",
             str(source),
             "--out",

@@ -2,7 +2,7 @@
 
 For one channel it starts what `afterhours run` starts — the action server and `rasa run` with that
 channel in its credentials — on free loopback ports with a scratch queue, inbox and tracker
-database, and points the connector at a fake platform (``tests/fakes/``) that speaks the
+database, and points the connector at a fake platform (``afterhours/bench/fakes/``) that speaks the
 platform's HTTP API: the connector, its client library, the inbox, the NLU, the policies, the
 actions and the renderer are the real ones. It sends a warm-up message, then a burst of messages
 (routine questions in four languages, each from a new customer) as the platform would — all at
@@ -16,7 +16,8 @@ once, as many in flight as the platform allows — and waits for the replies:
 
 Telegram keeps to its real sending limits unless ``--overall-per-second`` says otherwise (30 a
 second overall caps its rate). The benchmark runs from a source checkout (it needs
-``tests/fakes``) and uses the night brand (``tests/brand_night.yml``) so every message is answered
+``afterhours/bench/fakes``) and uses the night brand (``brand_night.yml`` beside it) so every
+message is answered
 whatever the time.
 
 **Adding a channel**: add ``"<name>": "<module>:<function>"`` to :data:`CHANNELS`. The function
@@ -24,7 +25,7 @@ takes ``(model: Path | None, messages: int, brand: Path | None)`` and returns
 ``(result, ready_seconds)``, where ``result`` has ``messages``, ``replied``, ``lost``,
 ``duplicated``, ``seconds``, ``per_second`` and ``percentile(q)`` (like :class:`BurstResult`).
 A channel whose module is not installed is not offered. :func:`channel_stack` and :class:`Driver`
-do the work for a webhook channel; ``bot.bench.channels_x`` is the X channel's.
+do the work for a webhook channel; ``afterhours.bench.channels_x`` is the X channel's.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ import importlib
 import importlib.util
 import math
 import os
-import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -42,7 +42,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.bench.stack import NIGHT_BRAND, REPO, ChannelStack, Driver, channel_stack
+from afterhours.bench.fakes.telegram_server import FakeTelegram
+from afterhours.bench.fakes.twilio_server import FakeTwilio
+from afterhours.bench.stack import NIGHT_BRAND, REPO, ChannelStack, Driver, channel_stack
 
 __all__ = [
     "NIGHT_BRAND",
@@ -54,16 +56,15 @@ __all__ = [
     "SmsDriver",
     "TelegramDriver",
     "channel_stack",
-    "fakes_module",
     "measure",
     "score",
 ]
 
 #: channel -> "module:function" (see the module's docstring for the contract).
 CHANNELS: dict[str, str] = {
-    "telegram": "bot.bench.channels:bench_telegram",
-    "sms": "bot.bench.channels:bench_sms",
-    "x": "bot.bench.channels_x:bench_x",
+    "telegram": "afterhours.bench.channels:bench_telegram",
+    "sms": "afterhours.bench.channels:bench_sms",
+    "x": "afterhours.bench.channels_x:bench_x",
 }
 
 # Routine questions that always get one reply (an answer, or a handoff's promise).
@@ -110,7 +111,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--brand",
         type=Path,
         default=None,
-        help="brand file (default tests/brand_night.yml: the desk is never open)",
+        help="brand file (default afterhours/bench/brand_night.yml: the desk is never open)",
     )
     parser.add_argument(
         "--overall-per-second",
@@ -208,17 +209,8 @@ def score(
 # -- the stack ------------------------------------------------------------------------------
 
 
-def fakes_module(name: str) -> Any:
-    """``tests.fakes.<name>``: the benchmark runs from the source checkout."""
-    if not (REPO / "tests" / "fakes").is_dir():
-        raise RuntimeError("the channel benchmark needs the source checkout (tests/fakes/)")
-    if str(REPO) not in sys.path:
-        sys.path.insert(0, str(REPO))
-    return importlib.import_module(f"tests.fakes.{name}")
-
-
 class TelegramDriver(Driver):
-    """Telegram in webhook mode against ``tests.fakes.telegram_server``."""
+    """Telegram in webhook mode against ``afterhours.bench.fakes.telegram_server``."""
 
     name = "telegram"
     class_path = "bot.channels.telegram.TelegramInput"
@@ -233,7 +225,7 @@ class TelegramDriver(Driver):
 
     def start(self) -> None:
         """Starts the fake Bot API."""
-        self.fake = fakes_module("telegram_server").FakeTelegram().start()
+        self.fake = FakeTelegram().start()
 
     def stop(self) -> None:
         """Stops it."""
@@ -283,7 +275,7 @@ class TelegramDriver(Driver):
 
 
 class SmsDriver(Driver):
-    """SMS through ``tests.fakes.twilio_server``."""
+    """SMS through ``afterhours.bench.fakes.twilio_server``."""
 
     name = "sms"
     class_path = "bot.channels.sms.TwilioSmsInput"
@@ -296,7 +288,7 @@ class SmsDriver(Driver):
 
     def start(self) -> None:
         """Starts the fake Twilio."""
-        self.fake = fakes_module("twilio_server").FakeTwilio().start()
+        self.fake = FakeTwilio().start()
 
     def stop(self) -> None:
         """Stops it."""
@@ -394,7 +386,7 @@ def measure(
 def _bench(
     driver: Driver, model: Path | None, messages: int, brand: Path | None, keep: Path | None
 ) -> tuple[BurstResult, float | None]:
-    from bot.replay import newest_model
+    from afterhours.replay import newest_model
 
     model_path = model or newest_model(REPO / "models")
     with channel_stack([driver], model_path, brand=brand or NIGHT_BRAND, keep_dir=keep) as stack:
@@ -470,7 +462,7 @@ def run(args: argparse.Namespace) -> int:
     print(table(args.channel, result, ready))
     if not args.no_record:
         try:
-            from bot.bench.results import append_run, command_line
+            from afterhours.bench.results import append_run, command_line
         except ImportError:  # the results table is optional
             pass
         else:

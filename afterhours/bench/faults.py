@@ -1,7 +1,7 @@
 """`afterhours bench faults`: kill the servers mid-burst and count what was lost or sent twice.
 
 It runs what `afterhours run` runs — the action server and `rasa run` with the SMS and Telegram
-connectors — on loopback against the fake platforms (``tests/fakes/``), with the real client
+connectors — on loopback against the fake platforms (``fakes/``), with the real client
 libraries, inbox, NLU, policies, actions and queue. For each scenario it sends a burst of
 messages, each from a new customer, half by SMS and half by Telegram, about a fifth of them
 needing a person (a ticket and a promise), the rest routine questions. Once about a third has
@@ -37,8 +37,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.bench.channels import QUESTIONS, SmsDriver, TelegramDriver
-from bot.bench.stack import NIGHT_BRAND, REPO, ChannelStack, Driver, channel_stack, stop_gently
+from afterhours.bench.channels import QUESTIONS, SmsDriver, TelegramDriver
+from afterhours.bench.stack import (
+    NIGHT_BRAND,
+    REPO,
+    ChannelStack,
+    Driver,
+    channel_stack,
+    stop_gently,
+)
 
 #: Messages that need a person with the night brand (a ticket and a promise), in four languages.
 HANDOFFS = (
@@ -359,7 +366,7 @@ def run_faults(
     Returns:
         One result per scenario.
     """
-    from bot.replay import newest_model
+    from afterhours.replay import newest_model
 
     if "postgres" in scenarios and not database_url:
         raise ValueError("the postgres scenario needs --scaled")
@@ -406,7 +413,7 @@ def run(args: argparse.Namespace) -> int:
         0 when nothing was lost, duplicated or left unfinished in any scenario, else 1.
     """
     if args.scaled:
-        from bot.bench.serve import scratch_postgres_database
+        from afterhours.bench.serve import scratch_postgres_database
 
         scenarios = args.scenario or ["rasa", "postgres"]
         with scratch_postgres_database() as database_url:
@@ -419,7 +426,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"afterhours bench faults --messages {args.messages}{' --scaled' if args.scaled else ''}")
     print(table(results))
     if not args.no_record:
-        from bot.bench.results import append_run, command_line
+        from afterhours.bench.results import append_run, command_line
 
         for result in results:
             figures: dict[str, Any] = dict(result.row())

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from bot.bench.datasets import OOS
+from afterhours.bench.datasets import OOS
 
 # The intent out-of-scope training examples get with `--oos-training class`.
 OOS_INTENT = "out_of_scope"

@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 import yaml
 
-from bot.bench.datasets import OOS, Dataset, Example, load_dataset
-from bot.bench.results import RESULTS_FILE, append_run, command_line
-from bot.bench.scoring import (
+from afterhours.bench.datasets import OOS, Dataset, Example, load_dataset
+from afterhours.bench.results import RESULTS_FILE, append_run, command_line
+from afterhours.bench.scoring import (
     OOS_INTENT,
     Prediction,
     decide,
@@ -521,8 +521,8 @@ def evaluate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m bot.bench.nlu ...` (the same as `afterhours bench nlu ...`)."""
-    from bot.bench.nlu_args import add_arguments
+    """`python -m afterhours.bench.nlu ...` (the same as `afterhours bench nlu ...`)."""
+    from afterhours.bench.nlu_args import add_arguments
 
     parser = argparse.ArgumentParser(prog="afterhours bench nlu", description=__doc__)
     add_arguments(parser)

@@ -68,7 +68,7 @@ def add_evaluate_command(commands: Any) -> None:
 
 
 def _model_path(given: str | None, setting: str) -> Path:
-    from bot.replay import newest_model
+    from afterhours.replay import newest_model
 
     path = Path(given) if given else newest_model()
     if not path.is_file():
@@ -77,7 +77,7 @@ def _model_path(given: str | None, setting: str) -> Path:
 
 
 def _set_folders(given: list[str] | None) -> list[Path]:
-    from bot.evaluation import DEFAULT_SETS
+    from afterhours.bench.evaluation import DEFAULT_SETS
 
     if not given:
         return [folder for folder in DEFAULT_SETS if folder.is_dir()]
@@ -90,7 +90,7 @@ def _set_folders(given: list[str] | None) -> list[Path]:
 
 def _score_sets(folders: list[Path], model: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     """Replays every set with `model`: (set name -> (cases, outputs), set name -> figures)."""
-    from bot import evaluation
+    from afterhours.bench import evaluation
 
     replayed: dict[str, Any] = {}
     figures: dict[str, Any] = {}
@@ -106,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     """Scores MODEL, compares it, prints and writes the report; exit 1 when it is worse."""
     import subprocess
 
-    from bot import evaluation
-    from bot.replay import NoModelError
+    from afterhours.bench import evaluation
+    from afterhours.replay import NoModelError
 
     started = time.perf_counter()
     try:
@@ -141,8 +141,8 @@ def _report(
     old_figures: dict[str, Any] | None,
     started: float,
 ) -> int:
-    from bot import evaluation
-    from bot.evaluation_report import SetReport, summary_line, text_report, write_html
+    from afterhours.bench import evaluation
+    from afterhours.bench.evaluation_report import SetReport, summary_line, text_report, write_html
 
     old_name = against.name if against else ("reference" if old_figures is not None else None)
     comparison = (
@@ -176,7 +176,7 @@ def _report(
     title = f"afterhours evaluate: {model.name}" + (f" against {old_name}" if old_name else "")
     page = write_html(out, reports, comparison, title)
     if args.write_reference:
-        from bot.bench.results import current_commit
+        from afterhours.bench.results import current_commit
 
         commit = current_commit()
         evaluation.write_reference(

@@ -10,11 +10,17 @@ from typing import Any
 # name -> (module, help). Modules are imported only when their benchmark runs, so that
 # `afterhours --help` stays fast and free of TensorFlow.
 BENCHMARKS: dict[str, tuple[str, str]] = {
-    "nlu": ("bot.bench.nlu", "the NLU pipeline on a public intent benchmark"),
-    "serve": ("bot.bench.serve", "the running server through its REST channel"),
-    "channels": ("bot.bench.channels", "each channel connector end to end on loopback"),
-    "faults": ("bot.bench.faults", "kill -9 the servers mid-burst: what was lost or sent twice"),
-    "desk": ("desk.bench", "the desk's queue page with 10,000 tickets; claims by 20 agents"),
+    "nlu": ("afterhours.bench.nlu", "the NLU pipeline on a public intent benchmark"),
+    "serve": ("afterhours.bench.serve", "the running server through its REST channel"),
+    "channels": ("afterhours.bench.channels", "each channel connector end to end on loopback"),
+    "faults": (
+        "afterhours.bench.faults",
+        "kill -9 the servers mid-burst: what was lost or sent twice",
+    ),
+    "desk": (
+        "afterhours.bench.desk",
+        "the desk's queue page with 10,000 tickets; claims by 20 agents",
+    ),
 }
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.evaluation import Breakdown, Change, Comparison, Tally, percent, report
+from afterhours.bench.evaluation import Breakdown, Change, Comparison, Tally, percent, report
 
 
 @dataclass

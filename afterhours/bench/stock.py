@@ -34,9 +34,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.training import TRAINING_PATHS
+from afterhours.training import TRAINING_PATHS
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 HANDOFF_ACTIONS = ("action_handoff", "action_append_to_ticket")
 # Actions that take no decision: Rasa's listening, and UnexpecTEDIntentPolicy's warning.
 NEUTRAL_ACTIONS = ("action_listen", "action_unlikely_intent", "action_session_start")

@@ -28,7 +28,7 @@ REPLAY_DESCRIPTION = (
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Trains the model from config.yml, domain.yml and data/ into models/."""
-    from bot.training import train_model
+    from afterhours.training import train_model
 
     path = train_model(out=Path(args.out), fixed_name=args.name, force=args.force)
     print(f"model: {path}")
@@ -37,7 +37,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replays a JSONL file of messages (see shared/spec/replay.md)."""
-    from bot.replay import NoModelError, run_replay
+    from afterhours.replay import NoModelError, run_replay
 
     try:
         results, stats = run_replay(
@@ -62,8 +62,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Replays the shipped night and shows what the bot did."""
-    from bot.demo import run_demo
-    from bot.replay import NoModelError
+    from afterhours.demo import run_demo
+    from afterhours.replay import NoModelError
 
     try:
         return run_demo(
@@ -76,14 +76,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Starts the Rasa server, the action server and the scheduler."""
-    from bot.runner import run_all
+    from afterhours.runner import run_all
 
     return run_all(rasa_port=args.port, action_port=args.action_port, model=args.model)
 
 
 def cmd_rasa_server(args: argparse.Namespace) -> int:
     """Runs one Rasa server alone (the scaled set-up), its HTTP API behind the shared token."""
-    from bot.runner import rasa_server_alone
+    from afterhours.runner import rasa_server_alone
 
     return rasa_server_alone(
         endpoints=Path(args.endpoints),
@@ -95,7 +95,7 @@ def cmd_rasa_server(args: argparse.Namespace) -> int:
 
 def cmd_queue(args: argparse.Namespace) -> int:
     """Lists or shows handoff tickets."""
-    from bot.queue_cli import list_tickets, show_ticket
+    from afterhours.queue_cli import list_tickets, show_ticket
 
     if args.queue_command == "show":
         return show_ticket(args.ticket, db_url=args.db, reveal=args.reveal)
@@ -196,10 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
         func=cmd_queue, queue_command="list", status="waiting", department=None, limit=50
     )
 
-    from bot.bench.cli import add_bench_commands
+    from afterhours.bench.cli import add_bench_commands
 
     add_bench_commands(commands)
-    from bot.evaluate_cli import add_evaluate_command  # `evaluate`: a model on the held-out sets
+    from afterhours.bench.evaluate_cli import (
+        add_evaluate_command,  # `evaluate`: a model on the held-out sets
+    )
 
     add_evaluate_command(commands)
     from desk.cli import add_desk_commands  # the agent desk (desk/): `desk ...`, `export-training`
@@ -209,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # The commands that open the queue's database, and whether they default to the product's
-# (replay and demo without --db use a fresh temporary SQLite); `run` checks in bot.runner.
+# (replay and demo without --db use a fresh temporary SQLite); `run` checks in afterhours.runner.
 _DATABASE_COMMANDS = {
     "queue": True,
     "desk": True,

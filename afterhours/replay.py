@@ -197,8 +197,8 @@ class Replayer:
         triage = triage_of_turn(tracker.events) if tracker else None
         if tracker and not (triage or {}).get("decision"):
             # A model without TriagePolicy (stock Rasa, `bench serve --stock`) records no
-            # decision: it is what the turn's actions did (bot/stock.py).
-            from bot.stock import decision_from_actions
+            # decision: it is what the turn's actions did (afterhours/bench/stock.py).
+            from afterhours.bench.stock import decision_from_actions
 
             triage = decision_from_actions(tracker.events, triage)
         if not triage:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
-NIGHT_BRAND = REPO / "tests" / "brand_night.yml"
+NIGHT_BRAND = Path(__file__).with_name("brand_night.yml")
 
 
 class Driver:
@@ -189,14 +189,14 @@ def _environment(
     brand: Path | None,
 ) -> tuple[dict[str, str], str, Path]:
     """The servers' environment, the queue's database and the endpoints file."""
-    from bot.runner import runtime_endpoints
+    from afterhours.runner import runtime_endpoints
     from bot.settings import BRAND_ENV, DB_ENV, brand_path
 
     env = dict(os.environ)
     for driver in drivers:
         env.update(driver.secrets())
     if database_url:
-        from bot.bench.serve import SCALED_ENDPOINTS, scaled_environment
+        from afterhours.bench.serve import SCALED_ENDPOINTS, scaled_environment
 
         action_url = f"http://127.0.0.1:{action_port}/webhook"
         env.update(scaled_environment(database_url, action_url))

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from bot.replay import newest_model
+from afterhours.replay import newest_model
 from bot.servers import (
     RASA_TOKEN_ENV,
     action_server_command,
@@ -180,7 +180,7 @@ def run_all(
         ):
             wait_until_healthy(rasa_status_url(f"http://127.0.0.1:{rasa_port}"), rasa, timeout=300)
 
-        from bot.scheduler import start_scheduler
+        from afterhours.scheduler import start_scheduler
 
         scheduler = start_scheduler(brand.calendar(), queue)
         print(

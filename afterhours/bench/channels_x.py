@@ -1,8 +1,8 @@
 """The X driver of `afterhours bench channels --channel x`.
 
-The stack is the one every channel uses (``bot.bench.stack.channel_stack``): the action server
+The stack is the one every channel uses (``stack.channel_stack``): the action server
 and `rasa run` with the X channel in its credentials, on scratch databases, the channel's requests
-sent to a fake X API (``tests/fakes/x_server.py``) through the connector's own ``api_base_url``
+sent to a fake X API (``fakes/x_server.py``) through the connector's own ``api_base_url``
 transport — tweepy, the poller, the inbox, the NLU, the policies, the actions and the renderer are
 the real ones.
 
@@ -22,8 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bot.bench.channels import BurstResult, _bench, fakes_module
-from bot.bench.stack import Driver
+from afterhours.bench.channels import BurstResult, _bench
+from afterhours.bench.fakes.x_server import FakeX
+from afterhours.bench.stack import Driver
 
 POLL_SECONDS = 0.25
 ENV_NAMES = {
@@ -37,7 +38,7 @@ ENV_NAMES = {
 
 
 class XDriver(Driver):
-    """X in polling mode against ``tests.fakes.x_server``."""
+    """X in polling mode against ``afterhours.bench.fakes.x_server``."""
 
     name = "x"
     class_path = "bot.channels.x.XInput"
@@ -54,7 +55,7 @@ class XDriver(Driver):
 
     def start(self) -> None:
         """Starts the fake X API."""
-        self.fake = fakes_module("x_server").FakeX().start()
+        self.fake = FakeX().start()
 
     def stop(self) -> None:
         """Stops it."""

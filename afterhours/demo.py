@@ -12,8 +12,8 @@ from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from bot.queue_cli import tickets_table
-from bot.replay import (
+from afterhours.queue_cli import tickets_table
+from afterhours.replay import (
     Replayer,
     ReplayResult,
     newest_model,

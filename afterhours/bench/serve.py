@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.bench.results import REPO, RESULTS_FILE, append_run, command_line
+from afterhours.bench.results import REPO, RESULTS_FILE, append_run, command_line
 
 HELDOUT = REPO / "tests" / "heldout"
 LANGUAGES = ("en", "pt", "es", "it")
@@ -80,7 +80,7 @@ class LevelResult:
 
     def percentile(self, q: float) -> float:
         """Latency percentile in ms (NaN without samples)."""
-        from bot.bench.scoring import percentile
+        from afterhours.bench.scoring import percentile
 
         return percentile(list(self.latencies_ms), q)
 
@@ -183,10 +183,10 @@ def measured_level(
 ) -> LevelResult:
     """`run_level` with the CPU time spent during it (`cpu`: the servers run here).
 
-    Both the machine's busy time and the benchmark's own process tree's (bot/bench/proc_cpu.py:
+    Both the machine's busy time and the benchmark's own process tree's (proc_cpu.py:
     what other people's jobs on a shared machine do not change).
     """
-    from bot.bench.proc_cpu import tree_cpu_seconds
+    from afterhours.bench.proc_cpu import tree_cpu_seconds
 
     before = busy_cpu_seconds() if cpu else None
     own_before = tree_cpu_seconds() if cpu else None
@@ -329,8 +329,8 @@ def wait_for_workers(
 def _servers(
     model: str | None, scratch: Path, database_url: str | None, workers: int
 ) -> Iterator[tuple[str, float | None]]:
-    from bot.replay import newest_model
-    from bot.runner import runtime_endpoints
+    from afterhours.replay import newest_model
+    from afterhours.runner import runtime_endpoints
     from bot.servers import (
         action_server_command,
         free_port,
@@ -409,10 +409,10 @@ class ModelRun:
 def heldout_scores(model: Path) -> tuple[tuple[str, float, float], ...]:
     """The model's decision accuracy and wrong answers on each shipped held-out set, in %.
 
-    The same replay and scorer as `afterhours evaluate` (bot/evaluation.py), in a process of its
+    The same replay and scorer as `afterhours evaluate` (evaluation.py), in a process of its
     own, before any load is measured.
     """
-    from bot.evaluation import DEFAULT_SETS, evaluate, load_cases, rate, replay
+    from afterhours.bench.evaluation import DEFAULT_SETS, evaluate, load_cases, rate, replay
 
     scores = []
     for folder in (f for f in DEFAULT_SETS if f.is_dir()):
@@ -531,8 +531,8 @@ def _models(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     """(label, model file) for each model to serve: the shipped one, then stock Rasa."""
     if not args.stock:
         return [("shipped", args.model)]
-    from bot.replay import newest_model
-    from bot.stock import stock_model
+    from afterhours.bench.stock import stock_model
+    from afterhours.replay import newest_model
 
     shipped = Path(args.model) if args.model else REPO / newest_model(REPO / "models")
     stock = stock_model(Path(args.stock_cache) if args.stock_cache else None)
@@ -542,7 +542,7 @@ def _models(args: argparse.Namespace) -> list[tuple[str, str | None]]:
 def run(args: argparse.Namespace) -> int:
     """Runs every concurrency level, prints the table and appends it to the results file.
 
-    With `--stock`, stock Rasa (bot/stock.py) is trained once for the data, both models are
+    With `--stock`, stock Rasa (stock.py) is trained once for the data, both models are
     scored on the held-out set first (so no replay runs while the load is measured), then each
     is served in turn under the same levels and messages.
     """
