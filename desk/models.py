@@ -1,4 +1,4 @@
-"""The desk's own tables: agents, sessions, the audit log, canned answers, labels and notices.
+"""The desk's own tables: agents, sessions, the audit log, canned answers, labels, notices, notes.
 
 They live in the queue's database beside ``handoff_*`` (prefix ``desk_``) and are created by the
 desk's own Alembic migrations (``desk/migrations``, version table ``desk_alembic_version``). No
@@ -33,6 +33,7 @@ __all__ = [
     "Base",
     "CannedAnswer",
     "DeskSession",
+    "Note",
     "Notice",
     "TrainingExample",
 ]
@@ -133,3 +134,18 @@ class Notice(Base):
     ticket_id: Mapped[int | None] = Column(Integer, nullable=True, index=True)
     text: Mapped[str] = Column(Text, nullable=False)
     payload: Mapped[dict[str, Any]] = Column(JSON, nullable=False, default=dict)
+
+
+class Note(Base):
+    """An internal note on a case: for agents only, never sent to the customer.
+
+    ``ticket_id`` has no foreign key (the queue's tables may be migrated separately).
+    """
+
+    __tablename__ = "desk_notes"
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = Column(Integer, nullable=False, index=True)
+    at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    username: Mapped[str] = Column(String(64), nullable=False)
+    body: Mapped[str] = Column(Text, nullable=False)
