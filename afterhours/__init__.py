@@ -1,0 +1,1 @@
+"""The product's commands (`afterhours ...`): CLI, runner, replay, demo, queue, training, jobs."""

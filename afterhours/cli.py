@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -113,7 +114,26 @@ def build_parser() -> argparse.ArgumentParser:
         "hands the rest to a human queue.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_server_commands(commands)
+    _add_replay_commands(commands)
+    _add_queue_command(commands)
 
+    from afterhours.bench.cli import add_bench_commands
+
+    add_bench_commands(commands)
+    from afterhours.bench.evaluate_cli import (
+        add_evaluate_command,  # `evaluate`: a model on the held-out sets
+    )
+
+    add_evaluate_command(commands)
+    from desk.cli import add_desk_commands  # the agent desk (desk/): `desk ...`, `export-training`
+
+    add_desk_commands(commands)
+    return parser
+
+
+def _add_server_commands(commands: Any) -> None:
+    """`train`, `run` and `rasa-server`."""
     train = commands.add_parser(
         "train", help="train the model (config.yml, domain.yml, data/) into models/"
     )
@@ -148,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rasa_server.set_defaults(func=cmd_rasa_server)
 
+
+def _add_replay_commands(commands: Any) -> None:
+    """`replay` and `demo`."""
     replay = commands.add_parser(
         "replay",
         help="run a JSONL file of messages through the real pipeline",
@@ -170,6 +193,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--model", default=None, help="model file (default: the newest in models/)")
     demo.set_defaults(func=cmd_demo)
 
+
+def _add_queue_command(commands: Any) -> None:
+    """`queue list` and `queue show`."""
     queue = commands.add_parser("queue", help="list and show handoff tickets")
     queue.add_argument(
         "--db",
@@ -195,19 +221,6 @@ def build_parser() -> argparse.ArgumentParser:
     queue.set_defaults(
         func=cmd_queue, queue_command="list", status="waiting", department=None, limit=50
     )
-
-    from afterhours.bench.cli import add_bench_commands
-
-    add_bench_commands(commands)
-    from afterhours.bench.evaluate_cli import (
-        add_evaluate_command,  # `evaluate`: a model on the held-out sets
-    )
-
-    add_evaluate_command(commands)
-    from desk.cli import add_desk_commands  # the agent desk (desk/): `desk ...`, `export-training`
-
-    add_desk_commands(commands)
-    return parser
 
 
 # The commands that open the queue's database, and whether they default to the product's

@@ -108,6 +108,23 @@ def _desk_has_accounts(queue: HandoffQueue) -> bool:
     return bool(DeskStore(queue.engine).agents())
 
 
+def _banner(
+    brand: str, ports: dict[str, int], token_note: str, db_url: str, channels: list[str]
+) -> str:
+    """What is running where, once everything answers (channels: which are live, which not)."""
+    return (
+        f"\nafterhours is running for {brand}:\n"
+        f"  REST channel   POST http://127.0.0.1:{ports['rasa']}/webhooks/rest/webhook\n"
+        f"  Rasa HTTP API  http://127.0.0.1:{ports['rasa']}/ ({token_note})\n"
+        f"  action server  http://127.0.0.1:{ports['actions']}/health\n"
+        f"  agent desk     http://127.0.0.1:{ports['desk']}/  (afterhours desk add-agent)\n"
+        f"  queue          {db_url}  (afterhours queue list)\n"
+        f"  scheduler      morning digest at each desk opening, promise watch every 15 min\n"
+        "Press Ctrl-C to stop.\n"
+        "channels: " + "; ".join(channels)
+    )
+
+
 def run_all(
     rasa_port: int = 5005,
     action_port: int = 5055,
@@ -183,18 +200,8 @@ def run_all(
         from afterhours.scheduler import start_scheduler
 
         scheduler = start_scheduler(brand.calendar(), queue)
-        print(
-            f"\nafterhours is running for {brand.name}:\n"
-            f"  REST channel   POST http://127.0.0.1:{rasa_port}/webhooks/rest/webhook\n"
-            f"  Rasa HTTP API  http://127.0.0.1:{rasa_port}/ ({token_note})\n"
-            f"  action server  http://127.0.0.1:{action_port}/health\n"
-            f"  agent desk     http://127.0.0.1:{desk_port}/  (afterhours desk add-agent)\n"
-            f"  queue          {db_url}  (afterhours queue list)\n"
-            f"  scheduler      morning digest at each desk opening, promise watch every 15 min\n"
-            "Press Ctrl-C to stop.",
-            flush=True,
-        )
-        print("channels: " + "; ".join(channel_report), flush=True)  # which are live, which not
+        ports = {"rasa": rasa_port, "actions": action_port, "desk": desk_port}
+        print(_banner(brand.name, ports, token_note, db_url, channel_report), flush=True)
         if not _desk_has_accounts(queue):
             print(
                 "No desk accounts yet: create one with "

@@ -1,0 +1,1 @@
+"""NLU signals (language, personal data, emotion, addressing), classifiers, Rasa components."""

@@ -1,0 +1,1 @@
+"""Fake X, Telegram and Twilio servers on loopback, for the tests and the channel benchmarks."""
