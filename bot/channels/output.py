@@ -19,9 +19,10 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel
 
 from bot.channels.workers import ReplyLedger
-from bot.nlu.personal_data import find_personal_data, mask
+from bot.nlu.personal_data import as_spans, find_personal_data
 from bot.render.base import render
 from bot.settings import load_brand
+from handoff.transcript import mask
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def scrub_public(text: str) -> str:
     )
     # The brand's own contacts are meant to be public.
     findings = [f for f in findings if f.value not in (brand.contacts.phone, brand.contacts.email)]
-    return mask(text, findings) if findings else text
+    return mask(text, as_spans(findings)) if findings else text
 
 
 def render_reply(channel: str, text: str, *, public: bool, handle: str | None) -> list[Reply]:

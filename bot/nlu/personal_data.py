@@ -13,8 +13,8 @@ that says it is a reference or a serial (nothing but separators between them) is
 data, so "referência: o meu NIF 123456789" is still a NIF.
 
 Plain logic: no Rasa import. The Rasa component wrapping it is
-`bot.nlu.components.PersonalDataDetector`; `actions/` use `mask` to keep personal data out of what
-is shown by default.
+`bot.nlu.components.PersonalDataDetector`. Masking lives with the transcript:
+`handoff.transcript.mask(text, as_spans(findings))`.
 """
 
 from __future__ import annotations
@@ -442,28 +442,6 @@ def find_personal_data(
         for f in kept
         if not _is_own_contact(f, own_emails, own_digits) and not _labelled_not_personal(text, f)
     ]
-
-
-def mask(text: str, findings: Sequence[Finding]) -> str:
-    """Replace each finding in `text` with "[kind]".
-
-    Args:
-        text: The text the findings were found in.
-        findings: Non-overlapping findings (as returned by `find_personal_data`).
-
-    Returns:
-        The masked text.
-    """
-    parts: list[str] = []
-    position = 0
-    for finding in sorted(findings, key=lambda f: f.start):
-        if finding.start < position:
-            continue  # overlapping input: the earlier finding already hides this text
-        parts.append(text[position : finding.start])
-        parts.append(f"[{finding.kind}]")
-        position = finding.end
-    parts.append(text[position:])
-    return "".join(parts)
 
 
 def as_spans(findings: Sequence[Finding]) -> list[dict[str, Any]]:

@@ -10,7 +10,8 @@ import pytest
 from bot.nlu.addressing import addressing
 from bot.nlu.emotion import EmotionLexicon, detect_emotion
 from bot.nlu.language import LanguageGuesser
-from bot.nlu.personal_data import find_personal_data, mask
+from bot.nlu.personal_data import as_spans, find_personal_data
+from handoff.transcript import mask
 
 LANGUAGES = ["en", "pt", "es", "it"]
 ALPHABETS = [
@@ -67,6 +68,6 @@ def test_every_signal_is_safe_and_fast(
     )
     assert all(0 <= f.start < f.end <= len(text) for f in findings)
     assert all(a.end <= b.start for a, b in zip(findings, findings[1:], strict=False))
-    mask(text, findings)
+    mask(text, as_spans(findings))
     addressing(text, public=True, brand_handle="@AuroraCare")
     assert time.perf_counter() - started < 3.0
