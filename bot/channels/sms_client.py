@@ -5,7 +5,8 @@ on a worker thread, not in the Rasa server's event loop: that loop is busy with 
 work for long stretches, and a reply Twilio has accepted must be recorded in the reply ledger at
 once — a crash between "sent" and "recorded" makes the reply go out again after the restart. The
 worker thread takes Twilio's answer as it arrives and writes the ledger row right there
-(``on_sent``). The retries of 429s, 5xx and network errors stay in the event loop, between tries.
+(``on_sent``). The retries of 429s, 5xx and network errors (tenacity, with jitter) stay in the
+event loop, between tries.
 """
 
 from __future__ import annotations
@@ -17,8 +18,11 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
 from bot.channels.base import DeliveryError, redact, reveal
 from bot.channels.config import Secret
+from bot.channels.dbretry import send_backoff
 
 # The connector's logger: its lines read as they did when the client lived in sms.py.
 logger = logging.getLogger("bot.channels.sms")
@@ -29,6 +33,8 @@ __all__ = [
     "UNSUBSCRIBED",
     "PermanentDeliveryError",
     "TwilioClient",
+    "problem_of",
+    "transient",
 ]
 
 TWILIO_API = "https://api.twilio.com"
@@ -58,6 +64,36 @@ def _routed_http_client(api_base_url: str | None, timeout: float) -> Any:
     # No proxy or .netrc from the environment, as with the aiohttp client this replaced.
     client.session.trust_env = False
     return client
+
+
+def transient(error: BaseException) -> bool:
+    """Whether another try may send it: a 429 or 5xx from Twilio, a network error or timeout.
+
+    Twilio's refusals for good were turned into :class:`PermanentDeliveryError` before this is
+    asked, and anything else (a bug) is raised at once.
+    """
+    from twilio.base.exceptions import TwilioRestException
+
+    if isinstance(error, (TwilioRestException, OSError)):  # requests' errors are OSErrors
+        return True
+    # urllib3's, that requests lets through.
+    return type(error).__module__.split(".")[0] in ("requests", "urllib3")
+
+
+def problem_of(error: BaseException) -> str:
+    """A failed try, for the log and the inbox entry: Twilio's status and code, or the error."""
+    from twilio.base.exceptions import TwilioRestException
+
+    if isinstance(error, TwilioRestException):
+        return f"Twilio {error.status} error {error.code}"
+    return f"{type(error).__name__}: {error}"
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    problem = problem_of(error) if error is not None else "failed"
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning("sms: %s; retry %s in %.1f s", redact(problem), state.attempt_number, wait)
 
 
 class PermanentDeliveryError(RuntimeError):
@@ -94,7 +130,8 @@ class TwilioClient:
             api_base_url: Where Twilio's API is (tests point it at a fake server).
             timeout: Seconds per request.
             max_attempts: Tries of one send through 429s, 5xx and network errors.
-            backoff: First wait between tries; doubles each time.
+            backoff: First wait between tries; doubles each time, plus up to ``backoff`` at
+                random (``dbretry.send_backoff``).
         """
         self._account_sid = account_sid
         self._auth_token = auth_token
@@ -164,9 +201,8 @@ class TwilioClient:
         else:
             kwargs["from_"] = self.from_number
         loop = asyncio.get_running_loop()
-        attempt = 0
-        while True:
-            attempt += 1
+
+        async def try_once() -> str:
             try:
                 return await loop.run_in_executor(
                     self._sending_threads(), self._try_once, kwargs, on_sent
@@ -178,18 +214,22 @@ class TwilioClient:
                     raise PermanentDeliveryError(
                         f"Twilio {error.status} error {error.code}: {error.msg}", error.code
                     ) from error
-                problem = f"Twilio {error.status} error {error.code}"
-            except OSError as error:  # requests' errors (timeouts included) are OSErrors
-                problem = f"{type(error).__name__}: {error}"
-            except Exception as error:  # noqa: BLE001 - urllib3's that requests lets through
-                if type(error).__module__.split(".")[0] not in ("requests", "urllib3"):
-                    raise
-                problem = f"{type(error).__name__}: {error}"
-            if attempt >= self.max_attempts:
-                raise DeliveryError(f"SMS not sent after {attempt} tries: {problem}")
-            wait = self.backoff * 2 ** (attempt - 1)
-            logger.warning("sms: %s; retry %s in %.1f s", redact(problem), attempt, wait)
-            await asyncio.sleep(wait)
+                raise
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(transient),
+            stop=stop_after_attempt(max(1, self.max_attempts)),
+            wait=send_backoff(self.backoff),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            return await retrying(try_once)
+        except Exception as error:
+            if not transient(error):
+                raise
+            tries = max(1, self.max_attempts)
+            raise DeliveryError(f"SMS not sent after {tries} tries: {problem_of(error)}") from error
 
     async def close(self) -> None:
         """Lets sends in progress finish, then closes the threads' HTTP sessions."""

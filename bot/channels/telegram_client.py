@@ -20,10 +20,14 @@ import time
 import warnings
 from bisect import bisect_left, insort
 from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from bot.channels.base import DeliveryError, reveal
 from bot.channels.config import Secret
+from bot.channels.dbretry import send_backoff
 
 logger = logging.getLogger("bot.channels.telegram")
 
@@ -137,6 +141,33 @@ class PermanentDeliveryError(RuntimeError):
     """Telegram refused the message for good (blocked, chat gone, bad request)."""
 
 
+@dataclass
+class _Send:
+    """One message's send across its tries: where it goes now, and the 429s it waited out."""
+
+    target: int | str
+    floods: int = 0
+
+
+def _network_trouble(error: BaseException) -> bool:
+    """Whether another try may send it: a network error or a timeout (not a refusal)."""
+    from telegram.error import BadRequest, NetworkError
+
+    # PTB's BadRequest is a NetworkError, but no retry fixes it (it is refused before this).
+    return isinstance(error, NetworkError) and not isinstance(error, BadRequest)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    wait = state.next_action.sleep if state.next_action else 0.0
+    logger.warning(
+        "telegram: %s sending to a chat, retry %s in %.1f s",
+        type(error).__name__,
+        state.attempt_number,
+        wait,
+    )
+
+
 class SenderLoop:
     """An event loop running in a daemon thread of its own; coroutines are submitted to it."""
 
@@ -195,7 +226,8 @@ class TelegramClient:
             read_timeout: Seconds to wait for an answer.
             max_attempts: Tries of one send through timeouts and network errors.
             max_flood_waits: 429s honoured for one send before giving up.
-            backoff: First wait after a timeout or network error; doubles each time.
+            backoff: First wait after a timeout or network error; doubles each time, plus up to
+                ``backoff`` at random (``dbretry.send_backoff``).
         """
         self._token = token
         self.base_url = base_url
@@ -340,23 +372,52 @@ class TelegramClient:
         reply_to: int | None,
         on_sent: Callable[[], None] | None,
     ) -> int:
-        from telegram import ReplyParameters
-        from telegram.error import (
-            BadRequest,
-            ChatMigrated,
-            Forbidden,
-            InvalidToken,
-            NetworkError,
-            RetryAfter,
-        )
+        from telegram.error import NetworkError
 
-        attempts = floods = 0
-        target: int | str = chat_id
+        send = _Send(target=chat_id)
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(_network_trouble),
+            stop=stop_after_attempt(max(1, self.max_attempts)),
+            wait=send_backoff(self.backoff),
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+        try:
+            sent_id: int = await retrying(
+                self._send_obeying_flood_control, bot, send, text, reply_to
+            )
+        except NetworkError as error:  # includes TimedOut; BadRequest was refused at once
+            if not _network_trouble(error):
+                raise
+            tries = max(1, self.max_attempts)
+            raise DeliveryError(f"{type(error).__name__} {tries} times: {error}") from error
+        if on_sent is not None:
+            # A worker thread of this loop: the next sends are not held up by the write.
+            await asyncio.get_running_loop().run_in_executor(None, on_sent)
+        return sent_id
+
+    async def _send_obeying_flood_control(
+        self, bot: Any, send: _Send, text: str, reply_to: int | None
+    ) -> int:
+        """One try of a send: waits out Telegram's flood control and follows a group's migration.
+
+        Those are Telegram's instructions, not failures: a 429 waits exactly its ``retry_after``
+        (every send pauses, as flood control is not per chat) and counts towards
+        ``max_flood_waits`` only; a network error or timeout ends the try (tenacity retries it).
+
+        Raises:
+            PermanentDeliveryError: Telegram refused it (blocked bot, unknown chat, bad request).
+            DeliveryError: Flood control more than ``max_flood_waits`` times.
+            telegram.error.NetworkError: A network error or a timeout.
+        """
+        from telegram import ReplyParameters
+        from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, RetryAfter
+
         while True:
-            await self.limiter.wait(target)
+            await self.limiter.wait(send.target)
             try:
                 sent = await bot.send_message(
-                    chat_id=target,
+                    chat_id=send.target,
                     text=text,
                     reply_parameters=(
                         ReplyParameters(reply_to, allow_sending_without_reply=True)
@@ -365,38 +426,22 @@ class TelegramClient:
                     ),
                 )
             except RetryAfter as error:
-                floods += 1
+                send.floods += 1
                 wait = retry_after_seconds(error)
                 logger.warning("telegram: flood control (429), retrying after %.1f s", wait)
-                if floods > self.max_flood_waits:
-                    raise DeliveryError(f"flood control {floods} times in a row") from error
+                if send.floods > self.max_flood_waits:
+                    raise DeliveryError(f"flood control {send.floods} times in a row") from error
                 self.limiter.pause(wait)
                 continue
             except ChatMigrated as error:
-                logger.info("telegram: group %s became supergroup %s", target, error.new_chat_id)
-                target = error.new_chat_id
+                logger.info(
+                    "telegram: group %s became supergroup %s", send.target, error.new_chat_id
+                )
+                send.target = error.new_chat_id
                 continue
             except (Forbidden, BadRequest, InvalidToken) as error:
                 raise PermanentDeliveryError(f"{type(error).__name__}: {error}") from error
-            except NetworkError as error:  # includes TimedOut
-                attempts += 1
-                if attempts >= self.max_attempts:
-                    raise DeliveryError(
-                        f"{type(error).__name__} {attempts} times: {error}"
-                    ) from error
-                wait = self.backoff * 2 ** (attempts - 1)
-                logger.warning(
-                    "telegram: %s sending to a chat, retry %s in %.1f s",
-                    type(error).__name__,
-                    attempts,
-                    wait,
-                )
-                await asyncio.sleep(wait)
-                continue
-            self.limiter.sent(target)
-            if on_sent is not None:
-                # A worker thread of this loop: the next sends are not held up by the write.
-                await asyncio.get_running_loop().run_in_executor(None, on_sent)
+            self.limiter.sent(send.target)
             return int(sent.message_id)
 
     async def close(self) -> None:

@@ -37,8 +37,6 @@ from datetime import datetime, timedelta, timezone
 from functools import partial
 from typing import Any, TypeVar
 
-import requests
-import tweepy
 from rasa.core.channels.channel import OutputChannel
 from sanic import Blueprint, response
 from sanic.request import Request
@@ -57,7 +55,12 @@ from bot.channels.base import (
 )
 from bot.channels.config import Secret, resolve
 from bot.channels.output import Reply
-from bot.channels.x_client import RateLimited, XApi, XCredentials, wait_seconds
+from bot.channels.x_client import (
+    SEND_RETRY_SECONDS,
+    RetriedWrite,
+    XApi,
+    XCredentials,
+)
 from bot.channels.x_data import (
     CHANNEL,
     DirectMessage,
@@ -69,7 +72,6 @@ from bot.channels.x_data import (
     poll_intervals,
     post_inbound,
     signature_valid,
-    snowflake_at,
     tweet_from_v1,
 )
 from bot.channels.x_poll import XPoller
@@ -110,9 +112,6 @@ OPTIONS = {
     "mentions_user_auth",
     "page_size",
 }
-SEND_ATTEMPTS = 4  # a reply that fails on X's side (5xx, network) is tried this often
-SEND_RETRY_SECONDS = 1.0  # then 2, 4 ...
-MAX_RATE_LIMIT_WAIT = 16 * 60.0  # X's windows are 15 minutes; longer means something is wrong
 STOP_POLL_GRACE_SECONDS = 5.0
 JOB_MENTIONS = "afterhours-x-mentions"
 JOB_DMS = "afterhours-x-dms"
@@ -143,7 +142,7 @@ def destination_of(inbound_metadata: Mapping[str, Any]) -> Destination:
 class XOutput(ConnectorOutput):
     """Sends rendered replies on X: threaded public replies and DMs."""
 
-    #: Seconds before the first retry of a failed write (doubling after each failure).
+    #: Seconds before the first retry of a failed write (doubling, plus jitter: ``RetriedWrite``).
     retry_seconds = SEND_RETRY_SECONDS
 
     def __init__(
@@ -216,12 +215,13 @@ class XOutput(ConnectorOutput):
         *args: Any,
         check: Callable[[int], str | None] | None = None,
     ) -> str | None:
-        """One X write, retried: until the reset on 429, with back-off on 5xx or network errors.
+        """One X write, retried (:class:`RetriedWrite`): at the reset on 429, with jitter on 5xx.
 
-        A write whose answer never came (a read timeout, a 5xx) may have happened: before trying
-        again a DM is looked up with ``check``, and a post retried after it is refused by X as
-        duplicate content, which then means it was sent. A refusal (4xx: blocked, DMs closed,
-        post deleted) is recorded, not retried.
+        Network errors are retried like 5xx (back-off with jitter). A write whose answer never
+        came (a read timeout, a 5xx) may have happened: before trying again a DM is looked up
+        with ``check``, and a post retried after it is refused by X as duplicate content, which
+        then means it was sent. A refusal (4xx: blocked, DMs closed, post deleted) is recorded,
+        not retried.
 
         Returns:
             The new post's or DM's id ("" when it was sent but the id is unknown), or None when X
@@ -230,65 +230,11 @@ class XOutput(ConnectorOutput):
         Raises:
             DeliveryError: When X kept failing; the inbox entry is redelivered later.
         """
-        delay = self.retry_seconds
-        waited = 0.0
-        uncertain = False
-        # Anything we sent from now on has a larger id (a few seconds of clock skew allowed).
-        since = snowflake_at(datetime.now(timezone.utc) - timedelta(seconds=30))
-        for attempt in range(1, SEND_ATTEMPTS + 1):
-            if uncertain and check is not None:
-                try:
-                    found = await self.connector.blocking(check, since)
-                except (tweepy.TweepyException, requests.RequestException, RateLimited):
-                    found = None
-                if found:
-                    logger.info("x: the %s had gone through before its answer was lost", what)
-                    return found
-            try:
-                return await self.connector.blocking(call, *args)
-            except RateLimited as limited:
-                pause = wait_seconds(limited.reset)
-                if waited + pause > MAX_RATE_LIMIT_WAIT:
-                    raise DeliveryError(f"X {what}: rate limited for too long") from None
-                logger.warning("x: %s rate limited; waiting %.0f s for the reset", what, pause)
-                waited += pause
-                await asyncio.sleep(pause)
-            except tweepy.TwitterServerError as error:
-                uncertain = True
-                status = error.response.status_code
-                logger.warning("x: %s failed with %s (attempt %s)", what, status, attempt)
-                await asyncio.sleep(delay)
-                delay *= 2
-            except tweepy.HTTPException as error:
-                status = error.response.status_code
-                detail = _detail(error)
-                if uncertain and status == 403 and "duplicate" in detail.lower():
-                    logger.info("x: the %s had gone through before its answer was lost", what)
-                    return ""
-                self.undelivered.append(
-                    f"{what}: X refused it ({status}{': ' if detail else ''}{detail})"
-                )
-                logger.warning("x: %s refused by X with %s", what, status)
-                return None
-            except requests.RequestException as error:
-                # Unless it never connected, the request may have reached X and been done.
-                uncertain = uncertain or not isinstance(error, requests.exceptions.ConnectTimeout)
-                logger.warning("x: %s failed (%s, attempt %s)", what, type(error).__name__, attempt)
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise DeliveryError(f"X {what}: failed {SEND_ATTEMPTS} times")
-
-
-def _detail(error: tweepy.HTTPException) -> str:
-    """X's explanation of a refusal (its ``detail``, or its error messages), short."""
-    try:
-        body = error.response.json()
-    except ValueError:
-        body = {}
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if not detail:
-        detail = "; ".join(str(m) for m in getattr(error, "api_messages", []) or [])
-    return str(detail or "")[:200]
+        write = RetriedWrite(what, self.connector.blocking, first_wait=self.retry_seconds)
+        sent = await write.run(call, *args, check=check)
+        if write.refusal:
+            self.undelivered.append(write.refusal)
+        return sent
 
 
 class XInput(ChannelConnector):

@@ -14,15 +14,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
 import tweepy
 from requests.adapters import HTTPAdapter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
+from bot.channels.base import DeliveryError
+from bot.channels.dbretry import send_backoff
 from bot.channels.x_data import (
     DM_EVENT_FIELDS,
     DM_EXPANSIONS,
@@ -30,12 +34,16 @@ from bot.channels.x_data import (
     TWEET_FIELDS,
     USER_FIELDS,
     rate_limit_reset,
+    snowflake_at,
 )
 
 logger = logging.getLogger(__name__)
 
 X_HOSTS = ("https://api.twitter.com/", "https://api.x.com/")
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds: tweepy sets none, a hung call never ends
+SEND_ATTEMPTS = 4  # a reply that fails on X's side (5xx, network) is tried this often
+SEND_RETRY_SECONDS = 1.0  # then 2, 4 ... (each plus up to as much again at random)
+MAX_RATE_LIMIT_WAIT = 16 * 60.0  # X's windows are 15 minutes; longer means something is wrong
 
 
 class XTransport(HTTPAdapter):
@@ -327,3 +335,143 @@ def wait_seconds(reset: float | None, *, now: float | None = None, fallback: flo
     if reset is None:
         return fallback
     return max(reset - current + 1.0, 0.0)
+
+
+# -- writes, retried --------------------------------------------------------------------------
+
+
+class RateLimitedTooLong(DeliveryError):
+    """X kept a write rate limited for more than ``MAX_RATE_LIMIT_WAIT`` in all."""
+
+
+#: What a write is tried again after: a 429 (at the reset), a 5xx or a network error (back-off).
+RETRIED: tuple[type[BaseException], ...] = (
+    RateLimited,
+    tweepy.TwitterServerError,
+    requests.RequestException,
+)
+
+
+def send_wait(first: float) -> Callable[[RetryCallState], float]:
+    """Tenacity's wait for a write: the window's reset after a 429, else ``send_backoff(first)``."""
+    backoff = send_backoff(first)
+
+    def wait(state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, RateLimited):
+            return wait_seconds(error.reset)
+        return float(backoff(state))
+
+    return wait
+
+
+def refusal_detail(error: tweepy.HTTPException) -> str:
+    """X's explanation of a refusal (its ``detail``, or its error messages), short."""
+    try:
+        body = error.response.json()
+    except ValueError:
+        body = {}
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if not detail:
+        detail = "; ".join(str(m) for m in getattr(error, "api_messages", []) or [])
+    return str(detail or "")[:200]
+
+
+@dataclass
+class RetriedWrite:
+    """One post or DM to X, tried up to ``SEND_ATTEMPTS`` times (tenacity).
+
+    A write whose answer never came (a read timeout, a 5xx) may have happened: before trying
+    again a DM is looked up with ``check``, and a post retried after it is refused by X as
+    duplicate content, which then means it was sent. A refusal (4xx: blocked, DMs closed, post
+    deleted) is kept in ``refusal``, not retried.
+    """
+
+    what: str
+    blocking: Callable[..., Awaitable[Any]]
+    first_wait: float = SEND_RETRY_SECONDS
+    refusal: str | None = None
+    attempt: int = 0
+    waited: float = 0.0
+    uncertain: bool = False
+    # Anything we send from now on has a larger id (a few seconds of clock skew allowed).
+    since: int = field(
+        default_factory=lambda: snowflake_at(datetime.now(timezone.utc) - timedelta(seconds=30))
+    )
+
+    async def run(
+        self,
+        call: Callable[..., str],
+        *args: Any,
+        check: Callable[[int], str | None] | None = None,
+    ) -> str | None:
+        """Makes the write (``await blocking(call, *args)``), retrying what can be retried.
+
+        Returns:
+            The new post's or DM's id ("" when it was sent but the id is unknown), or None when X
+            refused it (see ``refusal``).
+
+        Raises:
+            DeliveryError: When X kept failing.
+        """
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(RETRIED),
+            stop=stop_after_attempt(SEND_ATTEMPTS),
+            wait=send_wait(self.first_wait),
+            reraise=True,
+        )
+        try:
+            result: str | None = await retrying(self._try, call, args, check)
+        except RETRIED:
+            raise DeliveryError(f"X {self.what}: failed {SEND_ATTEMPTS} times") from None
+        return result
+
+    async def _try(
+        self,
+        call: Callable[..., str],
+        args: tuple[Any, ...],
+        check: Callable[[int], str | None] | None,
+    ) -> str | None:
+        """One try; raises what is retried (``RETRIED``) after logging it."""
+        what = self.what
+        self.attempt += 1
+        if self.uncertain and check is not None:
+            try:
+                found = await self.blocking(check, self.since)
+            except (tweepy.TweepyException, requests.RequestException, RateLimited):
+                found = None
+            if found:
+                logger.info("x: the %s had gone through before its answer was lost", what)
+                return str(found)
+        try:
+            return str(await self.blocking(call, *args))
+        except RateLimited as limited:
+            pause = wait_seconds(limited.reset)
+            if self.waited + pause > MAX_RATE_LIMIT_WAIT:
+                raise RateLimitedTooLong(f"X {what}: rate limited for too long") from None
+            logger.warning("x: %s rate limited; waiting %.0f s for the reset", what, pause)
+            self.waited += pause
+            raise
+        except tweepy.TwitterServerError as error:
+            self.uncertain = True
+            status = error.response.status_code
+            logger.warning("x: %s failed with %s (attempt %s)", what, status, self.attempt)
+            raise
+        except tweepy.HTTPException as error:
+            status = error.response.status_code
+            detail = refusal_detail(error)
+            if self.uncertain and status == 403 and "duplicate" in detail.lower():
+                logger.info("x: the %s had gone through before its answer was lost", what)
+                return ""
+            self.refusal = f"{what}: X refused it ({status}{': ' if detail else ''}{detail})"
+            logger.warning("x: %s refused by X with %s", what, status)
+            return None
+        except requests.RequestException as error:
+            # Unless it never connected, the request may have reached X and been done.
+            self.uncertain = self.uncertain or not isinstance(
+                error, requests.exceptions.ConnectTimeout
+            )
+            logger.warning(
+                "x: %s failed (%s, attempt %s)", what, type(error).__name__, self.attempt
+            )
+            raise

@@ -19,6 +19,7 @@ from rasa.core.channels.channel import UserMessage
 from afterhours.bench.fakes.twilio_server import FakeTwilio
 from bot.channels.inbox import Inbox
 from bot.channels.sms import EMPTY_TWIML, TwilioSmsInput, keyword_of
+from bot.channels.sms_client import PermanentDeliveryError, TwilioClient
 from tests.channels.channels_support import ChannelHost, Handler, wait_until
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
@@ -324,3 +325,42 @@ def test_a_refused_reply_is_recorded_and_one_that_kept_failing_is_not(
     assert inbox.replies.sent(refused.id) == {0}  # not tried again: refused for good
     assert inbox.replies.sent(failed.id) == set()  # tried again later
     assert fake.sent == []
+
+
+def retry_waits(caplog: pytest.LogCaptureFixture) -> list[float]:
+    """The waits the client logged before its retries (the log line's last argument)."""
+    return [
+        float(record.args[-1])  # type: ignore[index]
+        for record in caplog.records
+        if record.name == "bot.channels.sms" and "retry" in record.getMessage()
+    ]
+
+
+async def test_a_refusal_is_not_retried_and_the_retries_wait_with_jitter(
+    fake: FakeTwilio, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = TwilioClient(
+        fake.account_sid,
+        fake.auth_token,
+        from_number=fake.number,
+        api_base_url=fake.api_base_url,
+        backoff=0.02,
+    )
+    try:
+        fake.fail_next(400, 21211, "The 'To' number is not a valid phone number.")
+        with pytest.raises(PermanentDeliveryError) as refused:
+            await client.send(ANA, "hello")
+        assert refused.value.code == 21211 and len(fake.requests) == 1  # tried once
+        runs = []
+        for _ in range(2):
+            caplog.clear()
+            fake.fail_next(503, 20503, "Service Unavailable", count=2)
+            with caplog.at_level(logging.WARNING, logger="bot.channels.sms"):
+                assert (await client.send(ANA, "hello")).startswith("SM")
+            runs.append(retry_waits(caplog))
+    finally:
+        await client.close()
+    assert len(fake.requests) == 1 + 3 + 3 and len(fake.sent) == 2
+    for first, second in runs:
+        assert 0.02 <= first <= 0.04 and 0.04 <= second <= 0.06  # doubling, plus up to 0.02
+    assert runs[0] != runs[1]  # jitter: two runs do not wait alike

@@ -21,6 +21,7 @@ from rasa.core.channels.channel import UserMessage
 from afterhours.bench.fakes.telegram_server import FakeTelegram
 from bot.channels.inbox import Inbox
 from bot.channels.telegram import TelegramInput
+from bot.channels.telegram_client import PermanentDeliveryError, SendLimiter, TelegramClient
 from tests.channels.channels_support import ChannelHost, Handler, wait_until
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
@@ -387,3 +388,35 @@ def test_sending_works_again_after_the_client_was_closed(fake: FakeTelegram, inb
         host.call(host.connector.client.close())
         host.call(output.send_text_message(f"telegram:{CHAT}", "after"))
     assert [s.text for s in fake.sent] == ["before", "after"]
+
+
+async def test_a_bad_request_is_not_retried_and_the_retries_wait_with_jitter(
+    fake: FakeTelegram, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = TelegramClient(
+        fake.token, base_url=fake.base_url, limiter=SendLimiter(0, 0), backoff=0.02
+    )
+    try:
+        fake.fail_next("sendMessage", status=400, description="Bad Request: chat not found")
+        with pytest.raises(PermanentDeliveryError):
+            await client.send(CHAT, "hello")
+        assert len(fake.calls_of("sendMessage")) == 1  # tried once
+        runs = []
+        for _ in range(2):
+            caplog.clear()
+            fake.fail_next("sendMessage", status=500, count=2)
+            with caplog.at_level(logging.WARNING, logger="bot.channels.telegram"):
+                await client.send(CHAT, "hello")
+            runs.append(
+                [
+                    float(record.args[-1])  # type: ignore[index]
+                    for record in caplog.records
+                    if "retry" in record.getMessage()
+                ]
+            )
+    finally:
+        await client.close()
+    assert len(fake.calls_of("sendMessage")) == 1 + 3 + 3 and len(fake.sent) == 2
+    for first, second in runs:
+        assert 0.02 <= first <= 0.04 and 0.04 <= second <= 0.06  # doubling, plus up to 0.02
+    assert runs[0] != runs[1]  # jitter: two runs do not wait alike

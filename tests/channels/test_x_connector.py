@@ -15,14 +15,22 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import requests
 from rasa.core.channels.channel import UserMessage
 from rasa.shared.core.events import UserUttered
+from tenacity import AsyncRetrying, RetryCallState
 
 from afterhours.bench.fakes.x_server import FakeX, wait_until
-from bot.channels.base import Rejected
+from bot.channels.base import DeliveryError, Rejected
 from bot.channels.inbox import Inbox
 from bot.channels.x import XInput, XOutput
-from bot.channels.x_client import XCredentials
+from bot.channels.x_client import (
+    SEND_ATTEMPTS,
+    RateLimited,
+    XCredentials,
+    send_wait,
+    wait_seconds,
+)
 from bot.render.x import weighted_length
 from bot.settings import ConfigError
 
@@ -441,3 +449,37 @@ def test_activity_for_another_account_or_unreadable_is_refused(fresh: FakeX, inb
     with pytest.raises(Rejected) as broken:
         channel.read_activity({"for_user_id": fresh.brand_id, "tweet_create_events": [{"x": 1}]})
     assert broken.value.status == 400
+
+
+def retry_state(error: BaseException, attempt: int) -> RetryCallState:
+    """tenacity's state after ``attempt`` tries, the last one failing with ``error``."""
+    state = RetryCallState(AsyncRetrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    state.set_exception((type(error), error, None))
+    return state
+
+
+def test_server_errors_wait_with_jitter_and_a_429_until_the_reset() -> None:
+    wait = send_wait(0.5)
+    failed = requests.ConnectionError("connection reset")
+    first = [wait(retry_state(failed, 1)) for _ in range(20)]
+    assert all(0.5 <= w <= 1.0 for w in first) and len(set(first)) > 1  # jittered
+    assert all(1.0 <= wait(retry_state(failed, 2)) <= 1.5 for _ in range(20))  # doubling
+    reset = time.time() + 10
+    assert wait(retry_state(RateLimited("tweets", reset), 1)) == pytest.approx(
+        wait_seconds(reset), abs=0.5
+    )  # exactly the window's reset, no jitter
+
+
+async def test_a_write_that_keeps_failing_stops_after_its_attempts(
+    fresh: FakeX, inbox: Inbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(XOutput, "retry_seconds", 0.01)
+    channel = connector(fresh, inbox)
+    tweet = fresh.mention("ana", "hello")
+    output = output_for(channel, mention_metadata(fresh, tweet, "ana"))
+    fresh.fail("tweets", *[503] * SEND_ATTEMPTS)
+    with pytest.raises(DeliveryError):
+        await output.send_text_message("x:ana", "Hello Ana!")
+    assert [r.status for r in fresh.hits("tweets")] == [503] * SEND_ATTEMPTS
+    assert fresh.replies_to(tweet["id"]) == [] and output.undelivered == []
