@@ -15,6 +15,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.responses import ResponseBook, day_phrase, time_phrase
 from bot.settings import WEEKDAYS, Brand, database_url, load_brand
 from handoff.bot_side import BotQueue
+from handoff.clock import parse_iso
 from handoff.departments import department_of
 from handoff.priority import need_for
 from handoff.transcript import Entry
@@ -41,10 +42,8 @@ def parse_time(raw: Any, default: datetime | None = None) -> datetime:
     """An aware datetime from an ISO 8601 string or a UNIX timestamp."""
     if isinstance(raw, str):
         try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            if parsed.tzinfo is not None:
-                return parsed
-        except ValueError:
+            return parse_iso(raw)
+        except ValueError:  # not ISO 8601, or no offset: try the fallbacks
             pass
     if isinstance(raw, (int, float)):
         return datetime.fromtimestamp(raw, tz=timezone.utc)
