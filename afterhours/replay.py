@@ -79,11 +79,9 @@ def parse_line(raw: str) -> Inbound:
     if not record["sender"].strip():
         raise ReplayInputError("field `sender` is empty")
     try:
-        at = datetime.fromisoformat(record["at"].replace("Z", "+00:00"))
-    except ValueError as error:
-        raise ReplayInputError("field `at` is not ISO 8601") from error
-    if at.tzinfo is None:
-        raise ReplayInputError("field `at` needs a UTC offset")
+        at = parse_iso(record["at"], name="field `at`")
+    except ValueError as error:  # "is not ISO 8601" or "needs a UTC offset"
+        raise ReplayInputError(str(error)) from error
     return Inbound(
         channel=record["channel"],
         sender=record["sender"].strip(),

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from handoff.clock import parse_iso
+
 # Customers' messages are kept whole: a 10,000-character message reaches the ticket intact. Only
 # characters that carry no meaning and break logs or terminals are removed. Unassigned code points
 # ("Cn") are kept: Python 3.10 knows Unicode 13, so newer emoji (🫠 🫶 🩷) look unassigned to it.
@@ -83,6 +85,6 @@ class Inbound:
             sender=value["sender"],
             text=value["text"],
             public=bool(value["public"]),
-            at=datetime.fromisoformat(value["at"]),
+            at=parse_iso(value["at"], name="at", assume_utc=True),
             platform=value.get("platform"),
         )

@@ -32,6 +32,7 @@ from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 
 from bot.settings import load_brand
 from bot.triage import ANSWER, HANDOFF, IntentRules, Signals, Thresholds, Triage, decide
+from handoff.clock import parse_iso
 
 logger = logging.getLogger(__name__)
 
@@ -46,11 +47,9 @@ def message_time(message: UserUttered) -> datetime:
     raw = (message.metadata or {}).get("at")
     if isinstance(raw, str):
         try:
-            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-            if parsed.tzinfo is not None:
-                return parsed
-        except ValueError:
-            logger.warning("Ignoring a message time that is not ISO 8601: %r", raw)
+            return parse_iso(raw, name="message time")
+        except ValueError as error:
+            logger.warning("Ignoring the channel's time: %s (%r)", error, raw)
     return datetime.fromtimestamp(message.timestamp or 0, tz=timezone.utc)
 
 

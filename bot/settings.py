@@ -71,6 +71,8 @@ class Brand:
     account_number_pattern: str | None
     phone_regions: list[str]
     departments: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    # Ask the customer for a 1-5 score after an agent resolves their case (bot/csat.py).
+    csat: bool = True
 
     @property
     def default_language(self) -> str:
@@ -176,6 +178,7 @@ class _BrandFile(_Settings):
     answer_in_hours: StrictBool = False
     departments: dict[str, list[StrictStr]] = {}
     phone_regions: list[Any]
+    csat: StrictBool = True
 
     @validator("handle")
     def _handle(cls, handle: str) -> str:
@@ -256,6 +259,7 @@ MESSAGES = {
     "locales": "must map a language to a locale like pt_PT",
     "desk_hours": 'must be a list like ["09:00-18:00"]',
     "answer_in_hours": "must be true or false",
+    "csat": "must be true or false",
     "departments": "must map a department to a list of intents",
     "phone_regions": "must be a non-empty list like [PT, ES]",
 }
@@ -293,7 +297,7 @@ def _describe(error: ValidationError, raw: Mapping[str, Any]) -> str:
         setting += first["ctx"]["at"]
         message = first["ctx"]["message"]
     elif kind == "value_error.missing" or (
-        kind == "type_error.none.not_allowed" and loc[0] != "answer_in_hours"
+        kind == "type_error.none.not_allowed" and loc[0] not in ("answer_in_hours", "csat")
     ):  # an empty value (`phone:`) is as good as none
         message = MESSAGES_MISSING.get(str(loc[0]), "is missing")
     elif kind == "value_error.extra" and loc[0] == "desk_hours":
@@ -339,6 +343,7 @@ def parse_brand(raw: Any) -> Brand:
         holiday_subdivision=settings.holidays.subdivision,
         desk_hours=settings.desk_hours.given(),
         answer_in_hours=settings.answer_in_hours,
+        csat=settings.csat,
         languages=list(settings.languages),
         locales=settings.locales,
         contacts=Contacts(

@@ -94,6 +94,31 @@ class RasaClient:
         event = {"event": "bot", "text": text, "metadata": dict(metadata or {})}
         self._post(self._events_url(conversation_id, side_effects=True), event)
 
+    def set_slot(self, conversation_id: str, name: str, value: Any) -> None:
+        """Sets a slot of the conversation (nothing is sent to the customer).
+
+        Raises:
+            RasaError: Rasa could not be reached or refused it.
+        """
+        event = {"event": "slot", "name": name, "value": value}
+        self._post(self._events_url(conversation_id, side_effects=False), event)
+
+    def utter(self, conversation_id: str, response: str) -> None:
+        """Has Rasa say one of the domain's responses on the customer's latest channel.
+
+        Rasa picks the variation for the conversation's slots (its language), so the text is
+        the bot's own, in the customer's language.
+
+        Raises:
+            RasaError: Rasa could not be reached or refused it.
+        """
+        path = urllib.parse.quote(conversation_id, safe=":@+")
+        query = {"include_events": "NONE", "output_channel": "latest"}
+        if self.token:
+            query["token"] = self.token
+        url = f"{self.base_url}/conversations/{path}/execute?{urllib.parse.urlencode(query)}"
+        self._post(url, {"name": response})
+
     def release(self, conversation_id: str) -> None:
         """Clear the conversation's ``handoff_ticket`` slot, so the bot answers it again.
 

@@ -18,7 +18,6 @@ import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from bot.nlu.personal_data import find_personal_data
 from bot.render.sms import encoding_of
 from bot.render.x import weighted_length
 from bot.settings import load_brand
+from handoff.clock import parse_iso
 
 REPO = Path(__file__).resolve().parents[2]
 LANGUAGES = ("en", "pt", "es", "it")
@@ -109,7 +109,7 @@ def same_instant(a: str | None, b: str | None) -> bool:
     """Whether two ISO 8601 times are the same instant (None only equals None)."""
     if a is None or b is None:
         return a is b
-    return datetime.fromisoformat(a) == datetime.fromisoformat(b)
+    return parse_iso(a, assume_utc=True) == parse_iso(b, assume_utc=True)
 
 
 @dataclass

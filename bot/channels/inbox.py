@@ -34,6 +34,7 @@ from bot.channels.schema import (
 )
 from bot.channels.workers import ReplyLedger, Workers
 from bot.inbound import Inbound
+from handoff.clock import naive_is_utc
 from handoff.db import make_engine, upgrade
 
 __all__ = [
@@ -70,13 +71,7 @@ UTC = dt.timezone.utc
 
 def _aware(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite returns naive datetimes; everything stored is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return None if value is None else naive_is_utc(value)
 
 
 @dataclass(frozen=True)
@@ -244,7 +239,7 @@ class Inbox:
         return cls(engine)
 
     def _now(self) -> dt.datetime:
-        return _utc(self._clock())
+        return naive_is_utc(self._clock())
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
@@ -560,7 +555,7 @@ class Inbox:
                     "sender": sender,
                     "opted_out": opted_out,
                     "keyword": keyword,
-                    "changed_at": _utc(at),
+                    "changed_at": naive_is_utc(at),
                 },
             )
 

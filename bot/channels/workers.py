@@ -28,6 +28,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.channels.dbretry import retrying_call
 from bot.channels.schema import channel_replies, channel_workers
+from handoff.clock import naive_is_utc
 
 __all__ = ["ReplyLedger", "Workers", "process_owner"]
 
@@ -110,15 +111,10 @@ class Workers:
             rows = connection.execute(
                 select(channel_workers.c.owner, channel_workers.c.heartbeat_at)
             ).all()
-            gone = [owner for owner, beat in rows if _pid_gone(owner) or _as_utc(beat) < cutoff]
+            gone = [owner for owner, beat in rows if _pid_gone(owner) or naive_is_utc(beat) < cutoff]
             if gone:
                 connection.execute(delete(channel_workers).where(channel_workers.c.owner.in_(gone)))
         return gone
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    """SQLite gives naive datetimes back; everything stored is UTC."""
-    return value.replace(tzinfo=dt.timezone.utc) if value.tzinfo is None else value
 
 
 class ReplyLedger:

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.inbound import Inbound
+from handoff.clock import parse_iso
 
 CHANNEL = "x"
 # X's snowflake ids carry their creation time: milliseconds since this epoch, shifted 22 bits.
@@ -199,7 +200,7 @@ def _parse_time(raw: Any) -> datetime | None:
     if not isinstance(raw, str) or not raw:
         return None
     try:
-        return datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return parse_iso(raw, assume_utc=True)
     except ValueError:
         return None
 
