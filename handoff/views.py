@@ -10,16 +10,37 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import String, case, cast, exists, func, or_, select
+from sqlalchemy import String, case, cast, func, or_, select
 from sqlalchemy.orm import noload, selectinload
 
 from handoff import priority
 from handoff.base import QueueBase, as_utc
 from handoff.models import OPEN_STATUSES, STATUSES, Ticket, TranscriptEntry
+from handoff.state import overdue_clause
+from handoff.transcript import mask
 
-__all__ = ["QueueViews"]
+__all__ = ["MAX_SEARCH", "QueueViews", "SearchPage"]
+
+#: The longest search the desk runs (longer ones are cut): LIKE scans stay cheap.
+MAX_SEARCH = 100
+# The most matching transcript lines a search looks at (newest cases first).
+_SEARCH_CANDIDATES = 2000
+
+
+class SearchPage(NamedTuple):
+    """One page of :meth:`QueueViews.search`: the tickets, how many matched, and whether more."""
+
+    tickets: list[Ticket]
+    total: int
+    more: bool
+
+
+def _like(term: str) -> str:
+    """A LIKE pattern that finds ``term`` anywhere, its wildcards and escapes taken literally."""
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
 
 
 class QueueViews(QueueBase):
@@ -69,6 +90,7 @@ class QueueViews(QueueBase):
         channel: str | None,
         reason: str | None,
         when: dt.datetime,
+        claimed_by: str | None = None,
     ) -> tuple[Any, Any]:
         """Build the SQL of the desk's order (:func:`priority.sort_key`, then id) and its filter.
 
@@ -94,6 +116,8 @@ class QueueViews(QueueBase):
         if reason is not None:
             # The JSON list as text holds '"<reason>"' (reasons are plain names like "private").
             where.append(cast(Ticket.reasons, String).contains(f'"{reason}"', autoescape=True))
+        if claimed_by is not None:
+            where.append(Ticket.claimed_by == claimed_by)
         order = (effective, Ticket.reply_eta, Ticket.created_at, Ticket.id)
         return where, order
 
@@ -106,6 +130,7 @@ class QueueViews(QueueBase):
         reason: str | None = None,
         now: dt.datetime | None = None,
         limit: int = 100,
+        claimed_by: str | None = None,
     ) -> tuple[list[Ticket], int]:
         """One page of :meth:`list_tickets` (same order), and how many tickets match.
 
@@ -120,6 +145,7 @@ class QueueViews(QueueBase):
             reason: Only tickets with this reason (primary or not).
             now: The time waiting is judged at (aware); now by default.
             limit: The page's size.
+            claimed_by: Only tickets this agent holds or held (the desk's "my cases").
 
         Returns:
             The first ``limit`` tickets in :meth:`list_tickets` order (transcripts loaded), and
@@ -130,7 +156,9 @@ class QueueViews(QueueBase):
         if unknown:
             raise ValueError(f"unknown status {sorted(unknown)}; use {STATUSES}")
         when = as_utc(now, "now")
-        where, order = self._ordered(statuses, department, language, channel, reason, when)
+        where, order = self._ordered(
+            statuses, department, language, channel, reason, when, claimed_by
+        )
         with self._transaction() as session:
             total = session.execute(select(func.count(Ticket.id)).where(*where)).scalar_one()
             tickets = list(
@@ -155,9 +183,6 @@ class QueueViews(QueueBase):
         """
         when = as_utc(now, "now")
         waiting = Ticket.status.in_(OPEN_STATUSES)
-        answered = exists().where(
-            TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent"
-        )
         by_status: Counter[str] = Counter()
         by_reason: Counter[str] = Counter()
         by_department: Counter[str] = Counter()
@@ -178,7 +203,7 @@ class QueueViews(QueueBase):
                 reasons = json.loads(text_) if text_ else []
                 by_reason[reasons[0] if reasons else "unknown"] += n
             overdue = session.execute(
-                select(func.count(Ticket.id)).where(waiting, Ticket.reply_eta < when, ~answered)
+                select(func.count(Ticket.id)).where(overdue_clause(when))
             ).scalar_one()
         return {
             "open": by_status["open"],
@@ -199,12 +224,9 @@ class QueueViews(QueueBase):
             The tickets (transcripts not loaded: read only their columns).
         """
         when = as_utc(now, "now")
-        answered = exists().where(
-            TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent"
-        )
         query = (
             select(Ticket)
-            .where(Ticket.status.in_(OPEN_STATUSES), Ticket.reply_eta < when, ~answered)
+            .where(overdue_clause(when))
             .order_by(Ticket.reply_eta, Ticket.id)
             .options(noload(Ticket.transcript))
         )
@@ -266,42 +288,79 @@ class QueueViews(QueueBase):
             return tickets
 
     def counts(self, now: dt.datetime | None = None) -> dict[str, Any]:
-        """Summarise the waiting queue.
+        """Summarise the waiting queue (the same answer as :meth:`summary`).
 
         Args:
             now: The time overdue is judged at (aware); now by default.
 
         Returns:
             ``{"open": n, "claimed": n, "waiting": open + claimed, "overdue": n,
-            "by_reason": {primary reason: n}, "by_department": {department: n}}``; a ticket is
-            overdue when its promised time has passed and no agent has answered it.
+            "by_reason": {primary reason: n}, "by_department": {department: n}}``; overdue as
+            :func:`handoff.state.is_overdue` says.
         """
-        when = as_utc(now, "now")
-        answered = (
-            exists()
-            .where(TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent")
-            .correlate(Ticket)
-            .label("answered")
-        )
-        query = select(
-            Ticket.status, Ticket.reasons, Ticket.department, Ticket.reply_eta, answered
-        ).where(Ticket.status.in_(OPEN_STATUSES))
-        by_status: Counter[str] = Counter()
-        by_reason: Counter[str] = Counter()
-        by_department: Counter[str] = Counter()
-        overdue = 0
+        return self.summary(now)
+
+    def search(self, query: str, *, page: int = 1, per_page: int = 50) -> SearchPage:
+        """Find cases, waiting or resolved, newest first: by number, customer or text.
+
+        ``#123`` or ``123`` finds case 123; the same words also find customers (a handle or chat
+        id containing them; an SMS number only by its shown end, e.g. ``678``) and transcript
+        lines containing them. Personal data is matched only as the desk shows it, masked: a
+        search for an IBAN finds ``[iban]``, not whose IBAN it is.
+
+        Args:
+            query: What the agent typed; cut to :data:`MAX_SEARCH` characters.
+            page: The page, from 1.
+            per_page: Cases per page.
+
+        Returns:
+            The page's tickets (transcripts loaded), the number of matches, whether more follow.
+        """
+        term = " ".join(query.split())[:MAX_SEARCH]
+        if not term:
+            return SearchPage([], 0, False)
+        number = term.lstrip("#")
+        ids: set[int] = set()
+        lowered = term.lower()
         with self._transaction() as session:
-            for status, reasons, department, reply_eta, has_answer in session.execute(query):
-                by_status[status] += 1
-                by_reason[reasons[0] if reasons else "unknown"] += 1
-                by_department[department] += 1
-                if reply_eta < when and not has_answer:
-                    overdue += 1
-        return {
-            "open": by_status["open"],
-            "claimed": by_status["claimed"],
-            "waiting": sum(by_status.values()),
-            "overdue": overdue,
-            "by_reason": dict(by_reason),
-            "by_department": dict(by_department),
-        }
+            if number.isdigit() and len(number) < 12:
+                ids.update(
+                    session.execute(select(Ticket.id).where(Ticket.id == int(number))).scalars()
+                )
+            digits = term.replace("+", "").replace(" ", "").lstrip("…")
+            by_customer = (Ticket.channel != "sms") & Ticket.customer.ilike(
+                _like(term), escape="\\"
+            )
+            if digits.isdigit() and len(digits) >= 3:
+                # Only the end of a number is shown (customer_label): match that much.
+                by_customer = by_customer | (
+                    (Ticket.channel == "sms") & Ticket.customer.like(f"%{digits[-3:]}")
+                )
+            ids.update(session.execute(select(Ticket.id).where(by_customer)).scalars())
+            lines = session.execute(
+                select(
+                    TranscriptEntry.ticket_id, TranscriptEntry.text, TranscriptEntry.personal_data
+                )
+                .where(TranscriptEntry.text.ilike(_like(term), escape="\\"))
+                .order_by(TranscriptEntry.ticket_id.desc())
+                .limit(_SEARCH_CANDIDATES)
+            )
+            for ticket_id, text_, spans in lines:
+                if ticket_id not in ids and lowered in mask(text_, spans or ()).lower():
+                    ids.add(ticket_id)
+            ordered = sorted(ids, reverse=True)
+            first = (max(page, 1) - 1) * per_page
+            chosen = ordered[first : first + per_page]
+            tickets = (
+                list(
+                    session.execute(
+                        select(Ticket)
+                        .where(Ticket.id.in_(chosen))
+                        .order_by(Ticket.id.desc())
+                        .options(selectinload(Ticket.transcript))
+                    ).scalars()
+                )
+                if chosen
+                else []
+            )
+        return SearchPage(tickets, len(ordered), first + per_page < len(ordered))

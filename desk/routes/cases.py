@@ -1,11 +1,13 @@
-"""A case: read it, reveal its personal data, claim, release, reassign, answer, resolve (``cases``).
+"""A case: read it, follow it live, reveal, claim, release, reassign, answer, note, resolve.
 
 Personal data stays masked unless the case's agent or a supervisor reveals it; each reveal is
-written to the audit log. An answer goes to the customer through Rasa before it is recorded.
+written to the audit log. An answer goes to the customer through Rasa before it is recorded;
+an internal note never leaves the desk. Blueprint ``cases``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from typing import Any
 
@@ -16,19 +18,50 @@ from sanic.response import HTTPResponse
 from desk.inputs import row_id
 from desk.intents import valid_intent_name
 from desk.measure import measure
+from desk.notes import MAX_NOTE, add_note, notes_of
+from desk.placeholders import customer_first_name, eta_for, eta_phrase, fill
 from desk.rasa import RasaError
-from desk.routes.deps import MAX_ANSWER, desk_of, guarded, page, refuse, run_sync, utc_now
+from desk.routes.deps import (
+    MAX_ANSWER,
+    desk_of,
+    guarded,
+    page,
+    refuse,
+    run_sync,
+    templates_of,
+    utc_now,
+)
 from desk.services import Desk
 from desk.store import SignedIn
 from handoff.desk_side import ClaimConflict, TicketClosed, TicketNotFound
 from handoff.models import Ticket
 from handoff.priority import effective_priority
+from handoff.state import (
+    STATE_LABELS,
+    agent_of,
+    conversation_state,
+    earlier_agent_replies,
+    is_overdue,
+    trigger_entry,
+    unanswered,
+)
 
 __all__ = ["bp"]
 
 logger = logging.getLogger("afterhours.desk")
 
 bp = Blueprint("cases")
+
+
+def _lines(ticket: Ticket, earlier: dict[str, str], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The transcript as shown: each line with who wrote it (an agent's answer names the agent)."""
+    lines = []
+    for entry in ticket.transcript:
+        agent = agent_of(entry, earlier)
+        kind = "agent" if agent else entry.author
+        who = f"agent · {names.get(agent, agent)}" if agent else entry.author
+        lines.append({"entry": entry, "kind": kind, "who": who})
+    return lines
 
 
 def _case_view(desk: Desk, ticket_id: int, user: SignedIn, revealed: bool) -> dict[str, Any] | None:
@@ -45,27 +78,63 @@ def _case_view(desk: Desk, ticket_id: int, user: SignedIn, revealed: bool) -> di
         limit=10,
     )
     is_supervisor = user.agent.role == "supervisor"
+    names = {a.username: a.display_name for a in desk.store.agents()}
+    claim_live = (
+        ticket.status == "claimed"
+        and ticket.claimed_at is not None
+        and ticket.claimed_at >= now - desk.claim_ttl
+    )
+    mine = desk.holds(ticket, user.agent.username, now)
+    may_work = user.agent.role in ("agent", "supervisor") and ticket.status != "resolved"
+    state = conversation_state(ticket)
     return {
         "ticket": ticket,
         "now": now,
         "revealed": revealed,
         "priority": effective_priority(ticket.need, ticket.created_at, now),
-        "overdue": ticket.status != "resolved" and ticket.reply_eta < now,
-        "mine": desk.holds(ticket, user.agent.username, now),
-        "claim_live": ticket.status == "claimed"
-        and ticket.claimed_at is not None
-        and ticket.claimed_at >= now - desk.claim_ttl,
+        "overdue": is_overdue(ticket, now),
+        "state": state,
+        "state_label": STATE_LABELS[state],
+        "unanswered": unanswered(ticket),
+        "trigger": trigger_entry(ticket),
+        "lines": _lines(ticket, earlier_agent_replies(history), names),
+        "last_entry": max((e.id for e in ticket.transcript), default=0),
+        "mine": mine,
+        "claim_live": claim_live,
+        "holder": names.get(ticket.claimed_by or "", ticket.claimed_by),
         "may_reveal": desk.may_reveal(ticket, user, now),
-        "may_work": user.agent.role in ("agent", "supervisor") and ticket.status != "resolved",
+        "may_work": may_work,
+        # Someone else's live claim: a reply or resolve would be refused, so none is offered.
+        "may_reply": may_work and (mine or not claim_live),
         "history": history,
         "viewable": {t.id for t in history if desk.may_view(t, user)},
-        "canned": desk.store.canned_answers(ticket.language),
+        "canned": _filled_canned(desk, ticket, user, now),
+        "notes": notes_of(desk.store, ticket.id),
+        "max_note": MAX_NOTE,
         "limits": measure(ticket.channel, ticket.public, ticket.customer, ""),
         "intents": desk.intents,
         "labels": desk.store.labels(ticket_id=ticket.id),
         "agents": desk.store.agents(("agent", "supervisor")) if is_supervisor else [],
         "audit": desk.store.audit_log(ticket_id=ticket.id, limit=50) if is_supervisor else [],
     }
+
+
+def _filled_canned(
+    desk: Desk, ticket: Ticket, user: SignedIn, now: dt.datetime
+) -> list[dict[str, str]]:
+    """The case language's canned answers, placeholders filled for this customer and agent."""
+    eta = eta_phrase(
+        eta_for(ticket, desk.brand, now), ticket.language, ticket.locale, desk.brand.timezone
+    )
+    first_name = customer_first_name(ticket)
+    return [
+        {
+            "title": c.title,
+            "body": c.body,
+            "text": fill(c.body, first_name=first_name, agent=user.agent.display_name, eta=eta),
+        }
+        for c in desk.store.canned_answers(ticket.language)
+    ]
 
 
 async def _show_case(
@@ -82,6 +151,8 @@ async def _show_case(
     view.update(extra)
     view.setdefault("draft", "")
     view.setdefault("error", "")
+    view.setdefault("note_draft", "")
+    view.setdefault("confirm_needed", False)
     return page("case.html", request, status=status, **view)
 
 
@@ -257,6 +328,16 @@ async def resolve(request: Request, ticket_id: int) -> HTTPResponse:
     ticket = await _load(request, ticket_id)
     if isinstance(ticket, HTTPResponse):
         return ticket
+    if unanswered(ticket) and form.get("confirm_unanswered") != "1":
+        # The customer's last message has no answer: resolving now would leave it unanswered.
+        return await _show_case(
+            request,
+            ticket_id,
+            status=409,
+            confirm_needed=True,
+            error="The customer's last message has no answer yet. Resolve anyway only if it "
+            "needs none: tick the box and resolve again.",
+        )
     try:
         ticket = await run_sync(
             desk.queue.resolve, ticket_id, user.agent.username, intent, ttl=desk.claim_ttl
@@ -307,3 +388,75 @@ async def measure_api(request: Request) -> HTTPResponse:
         return response.json({"error": "no such case"}, status=404)
     text = str(body.get("text") or "")[:MAX_ANSWER]
     return response.json(measure(ticket.channel, ticket.public, ticket.customer, text))
+
+
+@bp.get("/cases/<ticket_id:id>/events")
+@guarded(api=True)
+async def case_events(request: Request, ticket_id: int) -> HTTPResponse:
+    """The case's transcript lines after ``?after=<entry id>`` (masked) and its state, as JSON."""
+    desk = desk_of(request)
+    raw = request.args.get("after") or "0"
+    try:
+        after = 0 if raw == "0" else row_id(raw)
+    except ValueError:
+        return response.json({"error": "after"}, status=400)
+    ticket = await run_sync(desk.queue.get, ticket_id)
+    if ticket is None or not desk.may_view(ticket, request.ctx.user):
+        return response.json({"error": "no such case"}, status=404)
+    names = {a.username: a.display_name for a in await run_sync(desk.store.agents)}
+    local: Any = templates_of(request).globals["local"]
+    lines = [
+        {
+            "id": line["entry"].id,
+            "kind": line["kind"],
+            "meta": " · ".join(
+                part
+                for part in (
+                    line["who"],
+                    local(line["entry"].at, "%a %d %b %H:%M:%S"),
+                    (line["entry"].meta or {}).get("channel") or ticket.channel,
+                    (line["entry"].meta or {}).get("visibility"),
+                )
+                if part
+            ),
+            "text": line["entry"].masked_text,
+        }
+        for line in _lines(ticket, {}, names)
+        if line["entry"].id > after
+    ]
+    state = conversation_state(ticket)
+    return response.json(
+        {
+            "entries": lines,
+            "state": state,
+            "state_label": STATE_LABELS[state],
+            "overdue": is_overdue(ticket, utc_now()),
+            "unanswered": unanswered(ticket),
+        }
+    )
+
+
+@bp.post("/cases/<ticket_id:id>/notes")
+@guarded(roles=("agent", "supervisor"))
+async def note(request: Request, ticket_id: int) -> HTTPResponse:
+    """Add an internal note to the case (agents only; never sent to the customer; audited)."""
+    desk = desk_of(request)
+    user: SignedIn = request.ctx.user
+    ticket = await _load(request, ticket_id)
+    if isinstance(ticket, HTTPResponse):
+        return ticket
+    body = request.form.get("note") or ""
+    try:
+        saved = await run_sync(add_note, desk.store, ticket_id, user.agent.username, body)
+    except ValueError as error:
+        return await _show_case(
+            request, ticket_id, status=400, note_draft=body[:MAX_NOTE], error=str(error)
+        )
+    await run_sync(
+        desk.store.audit,
+        user.agent.username,
+        "note",
+        ticket_id,
+        {"note": saved.id, "length": len(saved.body)},
+    )
+    return response.redirect(f"/cases/{ticket_id}?msg=noted#notes")

@@ -54,6 +54,7 @@ MESSAGES = {
     "quiet in this conversation until the customer writes again.",
     "reassigned": "Reassigned.",
     "none_free": "No free case matches these filters.",
+    "noted": "Note added. Only agents see it.",
     "saved": "Saved.",
     "deleted": "Deleted.",
 }

@@ -270,7 +270,9 @@ def test_resolve_releases_the_conversation_and_labels_the_messages(
     desk.queue.append(ticket.id, [more])
     ana = client("ana")
     ana.post(f"/cases/{ticket.id}/claim")
-    done = ana.post(f"/cases/{ticket.id}/resolve", {"intent": "account_request"})
+    done = ana.post(
+        f"/cases/{ticket.id}/resolve", {"intent": "account_request", "confirm_unanswered": "1"}
+    )
     assert done.url.endswith("/queue?msg=resolved")
     resolved = desk.queue.get(ticket.id)
     assert resolved.status == "resolved" and resolved.resolved_intent == "account_request"
@@ -295,7 +297,10 @@ def test_resolve_with_a_proposed_intent(
     unknown = ana.post(f"/cases/{ticket.id}/resolve", {"intent": "not_an_intent"})
     assert unknown.status_code == 400
     assert desk.queue.get(ticket.id).status == "claimed"
-    ana.post(f"/cases/{ticket.id}/resolve", {"intent": "__new__", "new_intent": "refund_status"})
+    ana.post(
+        f"/cases/{ticket.id}/resolve",
+        {"intent": "__new__", "new_intent": "refund_status", "confirm_unanswered": "1"},
+    )
     (label,) = desk.store.labels(ticket_id=ticket.id)
     assert (label.intent, label.proposed) == ("refund_status", True)
 
@@ -307,7 +312,9 @@ def test_resolve_while_rasa_is_down_still_resolves(
     fake_rasa.status = 503
     ana = client("ana")
     ana.post(f"/cases/{ticket.id}/claim")
-    answer = ana.post(f"/cases/{ticket.id}/resolve", {"intent": "complaint"})
+    answer = ana.post(
+        f"/cases/{ticket.id}/resolve", {"intent": "complaint", "confirm_unanswered": "1"}
+    )
     assert "did not confirm the release" in answer.text
     assert desk.queue.get(ticket.id).status == "resolved"
 
