@@ -18,13 +18,13 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from bot.inbound import Inbound, clean_text
 from bot.servers import action_server_command, free_port, wait_until_healthy
 from bot.settings import BRAND_ENV, DB_ENV, brand_path
+from handoff.clock import parse_iso
 
 logger = logging.getLogger(__name__)
 

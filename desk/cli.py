@@ -7,7 +7,6 @@ Registering them imports nothing but argparse; each command imports what it need
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import sys
 from pathlib import Path
@@ -109,12 +108,11 @@ def cmd_digest(args: argparse.Namespace) -> int:
 def cmd_export_training(args: argparse.Namespace) -> int:
     """Write the labelled customer messages as Rasa NLU YAML, one file per language."""
     from desk.export import export_training
+    from handoff.clock import parse_iso
 
     since = None
     if args.since:
-        since = dt.datetime.fromisoformat(args.since)
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=dt.timezone.utc)
+        since = parse_iso(args.since, name="--since", assume_utc=True)
     store = _store(args.db)
     try:
         examples = store.labels()

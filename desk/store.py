@@ -39,6 +39,7 @@ from desk.models import (
     Notice,
     TrainingExample,
 )
+from handoff.clock import as_utc, utc_now
 from handoff.db import session_factory
 
 __all__ = [
@@ -80,14 +81,6 @@ class SignedIn:
 
     agent: Agent
     csrf_token: str
-
-
-def _utc(now: dt.datetime | None) -> dt.datetime:
-    if now is None:
-        return dt.datetime.now(dt.timezone.utc)
-    if now.tzinfo is None:
-        raise ValueError("naive datetime refused: give it a time zone")
-    return now.astimezone(dt.timezone.utc)
 
 
 def token_hash(token: str) -> str:
@@ -163,7 +156,7 @@ class DeskStore:
             active=True,
             failed_logins=0,
             locked_until=None,
-            created_at=_utc(now),
+            created_at=as_utc(now, "now"),
         )
         try:
             with self._transaction() as session:
@@ -229,7 +222,7 @@ class DeskStore:
         Returns:
             ``SignIn("ok", agent)``, ``SignIn("bad")`` or ``SignIn("locked")``.
         """
-        at = _utc(now)
+        at = as_utc(now, "now")
         with self._transaction() as session:
             agent_id = session.execute(
                 select(Agent.id).where(
@@ -271,7 +264,7 @@ class DeskStore:
         Returns:
             ``(token, csrf_token)``: the token goes in the cookie and is never stored.
         """
-        at = _utc(now)
+        at = as_utc(now, "now")
         token = secrets.token_urlsafe(32)
         csrf = secrets.token_urlsafe(32)
         with self._transaction() as session:
@@ -293,7 +286,7 @@ class DeskStore:
         """Return who a session token belongs to, or None if it is unknown, idle or expired."""
         if not token:
             return None
-        at = _utc(now)
+        at = as_utc(now, "now")
         key = token_hash(token)
         with self._transaction() as session:
             row = session.get(DeskSession, key)
@@ -329,7 +322,7 @@ class DeskStore:
     ) -> AuditEvent:
         """Write one line of the audit log."""
         event = AuditEvent(
-            at=_utc(now),
+            at=as_utc(now, "now"),
             username=username,
             action=action,
             ticket_id=ticket_id,
@@ -397,7 +390,7 @@ class DeskStore:
                     raise AccountError(f"no canned answer {answer_id}")
                 answer = found
                 answer.language, answer.title, answer.body = language, title[:128], body
-            answer.updated_at = _utc(now)
+            answer.updated_at = as_utc(now, "now")
             answer.updated_by = by
         return answer
 
@@ -412,7 +405,7 @@ class DeskStore:
         with self._transaction() as session:
             if session.execute(select(func.count(CannedAnswer.id))).scalar_one():
                 return 0
-            at = _utc(None)
+            at = utc_now()
             rows = [
                 CannedAnswer(
                     language=e["language"],
@@ -444,7 +437,7 @@ class DeskStore:
         Returns:
             How many examples were stored.
         """
-        at = _utc(now)
+        at = as_utc(now, "now")
         rows = [
             TrainingExample(
                 ticket_id=ticket_id,
@@ -470,7 +463,7 @@ class DeskStore:
         if ticket_id is not None:
             query = query.where(TrainingExample.ticket_id == ticket_id)
         if since is not None:
-            query = query.where(TrainingExample.labelled_at >= _utc(since))
+            query = query.where(TrainingExample.labelled_at >= as_utc(since, "since"))
         with self._transaction() as session:
             return list(session.execute(query).scalars())
 
@@ -486,7 +479,11 @@ class DeskStore:
     ) -> Notice:
         """Post a digest or a reminder on the desk."""
         notice = Notice(
-            at=_utc(now), kind=kind, ticket_id=ticket_id, text=text, payload=dict(payload or {})
+            at=as_utc(now, "now"),
+            kind=kind,
+            ticket_id=ticket_id,
+            text=text,
+            payload=dict(payload or {}),
         )
         with self._transaction() as session:
             session.add(notice)

@@ -19,6 +19,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, selectinload
 
+from handoff.clock import as_utc  # re-exported: the queue's modules take it from here
 from handoff.db import make_engine, session_factory
 from handoff.db import migrate as migrate_schema
 from handoff.models import Ticket, TranscriptEntry
@@ -54,17 +55,6 @@ class TicketClosed(HandoffError):
 
 class ClaimConflict(HandoffError):
     """Another agent holds a live claim on the ticket."""
-
-
-def as_utc(value: dt.datetime | None, name: str) -> dt.datetime:
-    """Return ``value`` (or now) as aware UTC; naive datetimes are refused."""
-    if value is None:
-        return dt.datetime.now(dt.timezone.utc)
-    if not isinstance(value, dt.datetime):
-        raise TypeError(f"{name} must be a datetime, got {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"{name} must be an aware datetime, got {value.isoformat()}")
-    return value.astimezone(dt.timezone.utc)
 
 
 class QueueBase:

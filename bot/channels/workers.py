@@ -111,7 +111,9 @@ class Workers:
             rows = connection.execute(
                 select(channel_workers.c.owner, channel_workers.c.heartbeat_at)
             ).all()
-            gone = [owner for owner, beat in rows if _pid_gone(owner) or naive_is_utc(beat) < cutoff]
+            gone = [
+                owner for owner, beat in rows if _pid_gone(owner) or naive_is_utc(beat) < cutoff
+            ]
             if gone:
                 connection.execute(delete(channel_workers).where(channel_workers.c.owner.in_(gone)))
         return gone

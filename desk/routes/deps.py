@@ -8,7 +8,6 @@ browser sends one (:func:`guarded`). Database work runs in worker threads (:func
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import functools
 import hmac
 from collections.abc import Callable, Coroutine, Sequence
@@ -23,6 +22,7 @@ from sanic.response import HTTPResponse
 from desk.models import ROLES
 from desk.services import Desk
 from desk.store import SignedIn
+from handoff.clock import utc_now  # re-exported: the routes take it from here
 
 __all__ = [
     "COOKIE",
@@ -70,11 +70,6 @@ async def run_sync(function: Callable[..., Any], *args: Any, **kwargs: Any) -> A
     """Run blocking database or network work in a worker thread."""
     loop = asyncio.get_running_loop()
     return await loop.run_in_executor(None, functools.partial(function, *args, **kwargs))
-
-
-def utc_now() -> dt.datetime:
-    """The current time, aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def desk_of(request: Request) -> Desk:
