@@ -27,13 +27,13 @@ from pydantic import (
 )
 from pydantic.errors import PydanticValueError
 
+from handoff.calendar import WEEKDAY_NAMES as WEEKDAYS  # brand.yml's desk_hours keys
 from handoff.calendar import BusinessCalendar
 
 BRAND_ENV = "AFTERHOURS_BRAND"
 DB_ENV = "AFTERHOURS_DB_URL"
 HOME_ENV = "AFTERHOURS_HOME"
 
-WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HANDLE_PATTERN = re.compile(r"^@[A-Za-z0-9_]{1,15}$")
 LANGUAGE_PATTERN = re.compile(r"^[a-z]{2}$")
 
