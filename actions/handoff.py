@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,6 +14,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.responses import ResponseBook, day_phrase, time_phrase
+from bot.render.received import as_received
 from bot.settings import WEEKDAYS, Brand, database_url, load_brand
 from handoff.bot_side import BotQueue
 from handoff.clock import parse_iso
@@ -24,6 +26,9 @@ logger = logging.getLogger(__name__)
 
 PUBLIC = "public"
 PRIVATE = "private"
+#: The channels whose connectors render every reply on the way out (bot.channels.output); the
+#: others (Rasa's REST channel) send the text as it is.
+RENDERING_CHANNELS = frozenset({"x", "telegram", "sms"})
 
 _queues: dict[str, BotQueue] = {}
 _queues_lock = threading.Lock()
@@ -50,9 +55,43 @@ def parse_time(raw: Any, default: datetime | None = None) -> datetime:
     return default or datetime.now(timezone.utc)
 
 
+def as_sent(text: str, visibility: str | None, context: Mapping[str, Any]) -> list[str]:
+    """The messages the customer receives for one bot message, as its connector sends them.
+
+    The connectors render every reply on the way out (``bot.render.received.as_received``): an
+    SMS may be transliterated to GSM-7 or shortened, a public X reply gets the @handle and is
+    fitted to 280 characters. Rendering depends only on the text and on the customer's message
+    it answers, so rendering it here with the same function gives exactly the texts sent; the
+    transcript records those, not the text before rendering.
+
+    Args:
+        text: The bot's message as composed.
+        visibility: ``"public"``, ``"private"``, or None for where the customer wrote.
+        context: The metadata of the customer's message (``channel``, ``public``, ``sender``).
+
+    Returns:
+        The texts sent, in order (empty when there was nothing to send).
+    """
+    channel = str(context.get("channel") or "")
+    if channel not in RENDERING_CHANNELS:
+        return [text] if text else []
+    # As the output channel decides: public only where the customer wrote in public.
+    public = bool(context.get("public")) and visibility != PRIVATE
+    handle = str(context["sender"]) if context.get("sender") else None
+    try:
+        return as_received(channel, text, public=public, handle=handle)
+    except ValueError:  # a public X reply without a handle: not sent as rendered either
+        return [text]
+
+
 def transcript_from(tracker: Tracker) -> list[Entry]:
-    """The conversation so far, from the Rasa tracker, as queue transcript entries."""
+    """The conversation so far, from the Rasa tracker, as queue transcript entries.
+
+    The bot's lines are recorded as sent (:func:`as_sent`), rendered for the customer's message
+    they answered.
+    """
     entries: list[Entry] = []
+    context: dict[str, Any] = {}
     for event in tracker.events:
         kind = event.get("event")
         if kind not in ("user", "bot") or not (event.get("text") or kind == "user"):
@@ -60,6 +99,7 @@ def transcript_from(tracker: Tracker) -> list[Entry]:
         metadata = dict(event.get("metadata") or {})
         at = parse_time(metadata.get("at"), parse_time(event.get("timestamp")))
         if kind == "user":
+            context = {"channel": event.get("input_channel")} | metadata
             parse = event.get("parse_data") or {}
             entries.append(
                 Entry(
@@ -73,14 +113,16 @@ def transcript_from(tracker: Tracker) -> list[Entry]:
                 )
             )
         else:
-            entries.append(
+            visibility = metadata.get("visibility")
+            entries.extend(
                 Entry(
                     at=at,
                     author="bot",
-                    text=event.get("text") or "",
+                    text=sent,
                     personal_data=[],
-                    metadata={"visibility": metadata.get("visibility")},
+                    metadata={"visibility": visibility},
                 )
+                for sent in as_sent(event.get("text") or "", visibility, context)
             )
     return entries
 
@@ -180,19 +222,23 @@ class ActionHandoff(Action):
         else:
             replies.append((promise, None))
 
-        # The ticket's transcript is the tracker's conversation plus what the bot says now.
+        # The ticket's transcript is the tracker's conversation plus what the bot says now, both
+        # as the customer receives them (rendered for the channel).
+        channel = str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest")
+        context = {"channel": channel, "public": public, "sender": metadata.get("sender")}
         transcript = transcript_from(tracker) + [
             Entry(
                 at=at,
                 author="bot",
-                text=text,
+                text=sent,
                 personal_data=[],
                 metadata={"visibility": visibility},
             )
             for text, visibility in replies
+            for sent in as_sent(text, visibility, context)
         ]
         ticket = queue().open_ticket(
-            channel=str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest"),
+            channel=channel,
             conversation_id=tracker.sender_id,
             customer=str(metadata.get("sender") or tracker.sender_id),
             public=public,

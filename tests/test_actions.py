@@ -6,7 +6,9 @@ the domain's responses are the repository's own, so the exact words customers re
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,9 @@ from rasa_sdk.events import SlotSet
 
 from actions.handoff import ActionHandoff
 from actions.responses import ResponseBook, day_phrase, time_phrase
+from afterhours.bench.fakes.twilio_server import FakeTwilio
+from bot.channels.inbox import Inbox
+from bot.channels.sms import TwilioSmsInput
 from handoff.queue import HandoffQueue
 from tests import actions_support
 from tests.actions_support import (  # noqa: F401 - fixtures
@@ -335,7 +340,7 @@ def test_public_post_with_personal_data_moves_to_dm(
     assert ticket.conversation_id == "x:@maria"
     assert transcript_of(queue, 1) == [
         ("customer", text, [span]),
-        ("bot", PUBLIC_DATA_WARNING, []),
+        ("bot", f"@maria {PUBLIC_DATA_WARNING}", []),  # as posted: the X reply names the customer
         ("bot", f"{DM_OPENING} {PRIVATE_PROMISE_SATURDAY}", []),
     ]
     assert [e.meta.get("visibility") for e in ticket.transcript[1:]] == ["public", "private"]
@@ -415,3 +420,54 @@ def test_a_second_handoff_joins_the_waiting_ticket(
     texts = [text for _author, text, _pd in transcript_of(queue, 1)]
     assert texts.count("my bill is wrong") == 1
     assert texts[-2] == "I want to talk to a person"
+
+
+def test_the_transcript_holds_the_sms_exactly_as_the_customer_received_it(
+    queue: HandoffQueue, domain: dict[str, Any], tmp_path: Path
+) -> None:
+    """The promise in Portuguese is too long for two UCS-2 segments: it goes out in GSM-7."""
+    number = "+351912345678"
+    meta = {"channel": "sms", "public": False, "sender": number}
+    earlier = MONDAY_NIGHT - timedelta(minutes=5)
+    tracker = make_tracker(
+        text="A fatura continua errada",
+        at=MONDAY_NIGHT,
+        triage=handoff_triage(MONDAY_NIGHT, ["complex"], "pt", intent="out_of_scope"),
+        channel="sms",
+        sender=number,
+        language="pt",
+        history=[
+            user_event("A minha fatura está errada", earlier, meta),
+            bot_event(COMPLEX_PROMISE_WEDNESDAY_PT, earlier + timedelta(seconds=1)),
+        ],
+    )
+    _events, said = run(ActionHandoff(), tracker, domain)
+    assert said == [(COMPLEX_PROMISE_WEDNESDAY_PT, None)]  # composed with its accents
+
+    inbox = Inbox.from_url(f"sqlite:///{tmp_path / 'inbox.db'}")
+    try:
+        with FakeTwilio() as fake:
+            connector = TwilioSmsInput(
+                fake.account_sid,
+                fake.auth_token,
+                from_number=fake.number,
+                api_base_url=fake.api_base_url,
+                inbox=inbox,
+            )
+
+            async def send() -> None:
+                output = connector.get_output_channel()
+                try:
+                    for text, _visibility in said:
+                        await output.send_text_message(f"sms:{number}", text)
+                finally:
+                    await connector.client.close()
+
+            asyncio.run(send())
+            (sms,) = fake.wait_for(1)
+    finally:
+        inbox.dispose()
+    assert sms.body != COMPLEX_PROMISE_WEDNESDAY_PT and "ja com tudo" in sms.body  # transliterated
+    bot_lines = [text for author, text, _ in transcript_of(queue, 1) if author == "bot"]
+    # The promise of this run, and the earlier one from the tracker: both as the phone showed them.
+    assert bot_lines == [sms.body, sms.body]

@@ -13,6 +13,7 @@ import pytest
 from rasa_sdk import Tracker
 from rasa_sdk.events import SlotSet
 
+from actions.csat import ActionRecordCsat
 from actions.handoff import ActionAppendToTicket, ActionHandoff
 from handoff.queue import HandoffQueue
 from tests import actions_support
@@ -281,11 +282,12 @@ def test_every_custom_action_returns_an_event_when_it_succeeds(
 
     listed = yaml.safe_load((REPO / "domain.yml").read_text(encoding="utf-8"))["actions"]
     custom = {name for name in listed if not name.startswith("utter_")}
-    assert custom == {"action_handoff", "action_append_to_ticket"}
+    assert custom == {"action_handoff", "action_append_to_ticket", "action_record_csat"}
     handed, _ = run(
         ActionHandoff(),
         make_tracker(text="hi", at=FRIDAY_NIGHT, triage=handoff_triage(FRIDAY_NIGHT, ["complex"])),
         domain,
     )
     appended, _ = run(ActionAppendToTicket(), _followup("more", FRIDAY_NIGHT), domain)
-    assert handed and appended
+    scored, _ = run(ActionRecordCsat(), _followup("5", FRIDAY_NIGHT), domain)  # no question open
+    assert handed and appended and scored

@@ -19,10 +19,7 @@ from typing import Any
 from rasa.core.channels.channel import OutputChannel
 
 from bot.channels.workers import ReplyLedger
-from bot.nlu.personal_data import as_spans, find_personal_data
-from bot.render.base import render
-from bot.settings import load_brand
-from handoff.transcript import mask
+from bot.render.received import as_received
 
 logger = logging.getLogger(__name__)
 
@@ -38,23 +35,12 @@ class Reply:
     text: str
 
 
-def scrub_public(text: str) -> str:
-    """Removes personal data from a text about to be posted in public."""
-    brand = load_brand()
-    findings = find_personal_data(
-        text, account_pattern=brand.account_number_pattern, phone_regions=brand.phone_regions
-    )
-    # The brand's own contacts are meant to be public.
-    findings = [f for f in findings if f.value not in (brand.contacts.phone, brand.contacts.email)]
-    return mask(text, as_spans(findings)) if findings else text
-
-
 def render_reply(channel: str, text: str, *, public: bool, handle: str | None) -> list[Reply]:
     """Renders one bot message for a channel; public text never carries personal data."""
-    parts = render(
-        channel, text, public=public, handle=handle, scrub=scrub_public if public else None
-    )
-    return [Reply(public=public, text=part) for part in parts if part]
+    return [
+        Reply(public=public, text=part)
+        for part in as_received(channel, text, public=public, handle=handle)
+    ]
 
 
 class RenderingOutputChannel(OutputChannel):

@@ -1,0 +1,49 @@
+"""What the customer receives for one bot message: rendered for its channel, public ones scrubbed.
+
+One home for it, so that what is recorded is what was sent: the connectors' output channel
+(``bot.channels.output``) sends these texts, and the handoff action records these same texts in
+the ticket's transcript. No Rasa here (the action server does not load it).
+"""
+
+from __future__ import annotations
+
+from bot.nlu.personal_data import as_spans, find_personal_data
+from bot.render.base import render
+from bot.settings import load_brand
+from handoff.transcript import mask
+
+__all__ = ["as_received", "scrub_public"]
+
+
+def scrub_public(text: str) -> str:
+    """Removes personal data from a text about to be posted in public."""
+    brand = load_brand()
+    findings = find_personal_data(
+        text, account_pattern=brand.account_number_pattern, phone_regions=brand.phone_regions
+    )
+    # The brand's own contacts are meant to be public.
+    findings = [f for f in findings if f.value not in (brand.contacts.phone, brand.contacts.email)]
+    return mask(text, as_spans(findings)) if findings else text
+
+
+def as_received(channel: str, text: str, *, public: bool, handle: str | None) -> list[str]:
+    """The messages the customer receives for one bot message, in sending order.
+
+    Args:
+        channel: "x", "telegram", "sms" or "rest".
+        text: The bot's message as the action composed it.
+        public: Whether it is posted publicly (an X mention reply): then scrubbed of personal
+            data, and fitted with the customer's @handle.
+        handle: The customer's handle (a public X reply needs it).
+
+    Returns:
+        The rendered parts (an SMS may be transliterated to GSM-7 or shortened, a Telegram
+        message split); empty when there is nothing to send.
+
+    Raises:
+        ValueError: For an unknown channel, or a public X reply without a handle.
+    """
+    parts = render(
+        channel, text, public=public, handle=handle, scrub=scrub_public if public else None
+    )
+    return [part for part in parts if part]
