@@ -130,7 +130,7 @@ def fill(body: str, *, first_name: str | None, agent: str, eta: str) -> str:
     text = body
     if not first_name:
         # "Hi {first_name}, thanks" -> "Hi, thanks"; "{first_name}, obrigado" -> "Obrigado".
-        text = re.sub(r"[ \t]*\{first_name\}", "", text)
+        text = re.sub(r",?[ \t]*\{first_name\}", "", text)
         stripped = re.sub(r"^[\s,;]+", "", text)
         if stripped != text and stripped:
             stripped = stripped[0].upper() + stripped[1:]

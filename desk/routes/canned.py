@@ -1,4 +1,8 @@
-"""Canned answers: list, search, save and delete them, for supervisors (blueprint ``canned``)."""
+"""Canned answers: list, search, save and delete them, for supervisors (blueprint ``canned``).
+
+An answer may hold the placeholders of :mod:`desk.placeholders` (``{first_name}``, ``{agent}``,
+``{eta}``), filled when an agent inserts it; any other ``{name}`` is refused as a typo.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from desk.inputs import row_id
+from desk.placeholders import PLACEHOLDERS, unknown_placeholders
 from desk.routes.deps import desk_of, guarded, page, refuse, run_sync
 
 __all__ = ["bp"]
@@ -26,6 +31,7 @@ async def canned(request: Request) -> HTTPResponse:
         answers=answers,
         q=request.args.get("q", ""),
         languages=desk.brand.languages,
+        placeholders=PLACEHOLDERS,
     )
 
 
@@ -39,6 +45,11 @@ async def canned_save(request: Request) -> HTTPResponse:
     language = form.get("language") or ""
     if language not in desk.brand.languages:
         return refuse(request, 400, "Choose one of the brand's languages.")
+    unknown = unknown_placeholders(form.get("body") or "")
+    if unknown:
+        known = ", ".join(f"{{{p}}}" for p in PLACEHOLDERS)
+        typo = ", ".join(f"{{{u}}}" for u in unknown)
+        return refuse(request, 400, f"Unknown placeholder {typo}: use {known}.")
     try:
         saved = await run_sync(
             desk.store.save_canned,
