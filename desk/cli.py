@@ -107,7 +107,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
 
 def cmd_export_training(args: argparse.Namespace) -> int:
     """Write the labelled customer messages as Rasa NLU YAML, one file per language."""
-    from desk.export import export_training
+    from desk.export import export_training, exportable
     from handoff.clock import parse_iso
 
     since = None
@@ -118,12 +118,22 @@ def cmd_export_training(args: argparse.Namespace) -> int:
         examples = store.labels()
     finally:
         store.engine.dispose()
-    written = export_training(examples, Path(args.out), since=since)
+    pending = bool(args.include_pending)
+    written = export_training(examples, Path(args.out), since=since, include_pending=pending)
     if not written:
-        print("no labelled messages yet: resolve cases on the desk first", file=sys.stderr)
+        print(
+            "nothing to export: no labelled message a trainer accepted yet (review them on the "
+            "desk's training page, or add --include-pending)",
+            file=sys.stderr,
+        )
         return 0
+    chosen = [
+        e
+        for e in exportable(examples, include_pending=pending)
+        if since is None or e.labelled_at >= since
+    ]
     for language, path in written.items():
-        count = sum(1 for e in examples if e.language == language)
+        count = sum(1 for e in chosen if e.language == language)
         print(f"{language}: {path} ({count} labelled message(s))")
     return 0
 
@@ -183,5 +193,10 @@ def add_desk_commands(commands: Any) -> None:
         "out", nargs="?", default="var/training", help="folder (default: var/training)"
     )
     export.add_argument("--since", default=None, help="only labels from this ISO date/time on")
+    export.add_argument(
+        "--include-pending",
+        action="store_true",
+        help="also the examples no trainer reviewed yet (excluded ones never)",
+    )
     export.add_argument("--db", default=None, help=_DB_HELP)
     export.set_defaults(func=cmd_export_training)

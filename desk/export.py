@@ -1,8 +1,10 @@
 """`afterhours export-training`: the labels agents gave resolved cases, as Rasa NLU YAML.
 
 One file per language, ``<out>/<language>/desk_labels.yml``, shaped like ``data/nlu/<language>/``
-so a trainer can review it and move the examples they accept into the training data. Intents the
-agents proposed (not in the domain yet) are marked with a comment.
+so a trainer can move the examples into the training data. Only the examples a trainer accepted on
+the desk's training page are written (under the intent the trainer chose), unless pending ones are
+asked for too; excluded examples never are. Intents the agents proposed (not in the domain yet) are
+marked with a comment.
 """
 
 from __future__ import annotations
@@ -14,7 +16,20 @@ from pathlib import Path
 
 from desk.models import TrainingExample
 
-__all__ = ["export_training", "nlu_yaml"]
+__all__ = ["export_intent", "export_training", "exportable", "nlu_yaml"]
+
+
+def export_intent(example: TrainingExample) -> str:
+    """The intent an example is exported under: the trainer's edit, else the agent's label."""
+    return example.reviewed_intent or example.intent
+
+
+def exportable(
+    examples: Sequence[TrainingExample], *, include_pending: bool = False
+) -> list[TrainingExample]:
+    """The examples an export takes: accepted ones, and pending ones when asked; never excluded."""
+    states = ("accepted", "pending") if include_pending else ("accepted",)
+    return [e for e in examples if (e.review or "pending") in states]
 
 
 def _example_line(text: str) -> str:
@@ -35,12 +50,14 @@ def nlu_yaml(examples: Sequence[TrainingExample]) -> str:
     proposed: set[str] = set()
     tickets: dict[str, set[int]] = defaultdict(set)
     for example in examples:
+        intent = export_intent(example)
         line = _example_line(example.text)
-        if line and line not in by_intent[example.intent]:
-            by_intent[example.intent].append(line)
-        tickets[example.intent].add(example.ticket_id)
-        if example.proposed:
-            proposed.add(example.intent)
+        if line and line not in by_intent[intent]:
+            by_intent[intent].append(line)
+        tickets[intent].add(example.ticket_id)
+        if example.proposed and not example.reviewed_intent:
+            # A trainer's edit is always one of the domain's intents.
+            proposed.add(intent)
     out = [
         "# Customer messages labelled by agents at the desk (afterhours export-training).",
         "# Review before moving them into data/nlu/: personal data is masked as [kind].",
@@ -60,7 +77,11 @@ def nlu_yaml(examples: Sequence[TrainingExample]) -> str:
 
 
 def export_training(
-    examples: Sequence[TrainingExample], out: Path, *, since: dt.datetime | None = None
+    examples: Sequence[TrainingExample],
+    out: Path,
+    *,
+    since: dt.datetime | None = None,
+    include_pending: bool = False,
 ) -> dict[str, Path]:
     """Write one NLU file per language under ``out``.
 
@@ -68,11 +89,16 @@ def export_training(
         examples: The labelled examples.
         out: The folder to write into (created).
         since: Only examples labelled at or after this time.
+        include_pending: Take the examples no trainer reviewed yet too (excluded ones never).
 
     Returns:
         language -> the file written.
     """
-    chosen = [e for e in examples if since is None or e.labelled_at >= since]
+    chosen = [
+        e
+        for e in exportable(examples, include_pending=include_pending)
+        if since is None or e.labelled_at >= since
+    ]
     by_language: dict[str, list[TrainingExample]] = defaultdict(list)
     for example in chosen:
         by_language[example.language].append(example)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-__all__ = ["INTENT_NAME", "known_intents", "valid_intent_name"]
+__all__ = ["INTENT_NAME", "faq_topic", "known_intents", "valid_intent_name"]
 
 #: A proposed intent's name: ``snake_case``, or ``group/snake_case`` like the FAQ topics.
 INTENT_NAME = re.compile(r"^[a-z][a-z0-9_]{1,60}(/[a-z][a-z0-9_]{1,60})?$")
@@ -19,6 +19,12 @@ _NOT_FOR_CASES = frozenset({"faq"})
 def valid_intent_name(name: str) -> bool:
     """Whether ``name`` may be used as a (proposed) intent name."""
     return bool(INTENT_NAME.match(name or ""))
+
+
+def faq_topic(intent: str) -> str | None:
+    """The FAQ topic an intent names (``faq/roaming`` -> ``roaming``), or None for other intents."""
+    group, _, topic = (intent or "").partition("/")
+    return (topic or None) if group == "faq" else None
 
 
 def _yaml_files(root: Path) -> Iterable[Path]:

@@ -108,9 +108,13 @@ class TrainingExample(Base):
     """A customer message labelled by the agent who resolved its case (material for trainers).
 
     ``text`` has the personal data masked (``[iban]``): training data must not carry it.
+    ``review`` is ``pending`` until a trainer accepts (perhaps under another intent) or excludes it.
     """
 
     __tablename__ = "desk_training_examples"
+    __table_args__ = (
+        CheckConstraint("review IN ('pending', 'accepted', 'excluded')", name="review"),
+    )
 
     id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
     ticket_id: Mapped[int] = Column(Integer, nullable=False, index=True)
@@ -120,6 +124,14 @@ class TrainingExample(Base):
     text: Mapped[str] = Column(Text, nullable=False)
     labelled_by: Mapped[str] = Column(String(64), nullable=False)
     labelled_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    # A trainer's (or supervisor's) review: only accepted examples are exported by default,
+    # under ``reviewed_intent`` when they changed it; excluded ones never.
+    review: Mapped[str] = Column(
+        String(16), nullable=False, default="pending", server_default="pending", index=True
+    )
+    reviewed_intent: Mapped[str | None] = Column(String(128), nullable=True)
+    reviewed_by: Mapped[str | None] = Column(String(64), nullable=True)
+    reviewed_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
 
 
 class Notice(Base):

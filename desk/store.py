@@ -47,6 +47,7 @@ __all__ = [
     "LOCKOUT_FOR",
     "SESSION_IDLE",
     "SESSION_MAX",
+    "REVIEWS",
     "AccountError",
     "DeskStore",
     "SignIn",
@@ -59,6 +60,8 @@ SESSION_IDLE = dt.timedelta(hours=2)
 SESSION_MAX = dt.timedelta(hours=12)
 # Refresh a session's last-seen time at most this often (saves a write per request).
 _TOUCH_EVERY = dt.timedelta(minutes=1)
+#: A labelled example's review states (:attr:`TrainingExample.review`).
+REVIEWS = ("pending", "accepted", "excluded")
 _USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}$")
 MIN_PASSWORD_LENGTH = 10
 
@@ -431,13 +434,17 @@ class DeskStore:
         texts: Sequence[str],
         by: str,
         now: dt.datetime | None = None,
+        review: str = "pending",
     ) -> int:
         """Keep a resolved case's customer messages with the intent the agent chose.
+
+        ``review="accepted"`` when a trainer labels them (their label needs no second review).
 
         Returns:
             How many examples were stored.
         """
         at = as_utc(now, "now")
+        reviewed = review != "pending"
         rows = [
             TrainingExample(
                 ticket_id=ticket_id,
@@ -447,6 +454,9 @@ class DeskStore:
                 text=text,
                 labelled_by=by,
                 labelled_at=at,
+                review=review,
+                reviewed_by=by if reviewed else None,
+                reviewed_at=at if reviewed else None,
             )
             for text in texts
             if text.strip()
@@ -456,16 +466,51 @@ class DeskStore:
         return len(rows)
 
     def labels(
-        self, *, ticket_id: int | None = None, since: dt.datetime | None = None
+        self,
+        *,
+        ticket_id: int | None = None,
+        since: dt.datetime | None = None,
+        reviews: Sequence[str] | None = None,
     ) -> list[TrainingExample]:
-        """Labelled examples, oldest first."""
+        """Labelled examples, oldest first; ``reviews`` keeps those in these review states."""
         query = select(TrainingExample).order_by(TrainingExample.id)
         if ticket_id is not None:
             query = query.where(TrainingExample.ticket_id == ticket_id)
         if since is not None:
             query = query.where(TrainingExample.labelled_at >= as_utc(since, "since"))
+        if reviews is not None:
+            query = query.where(TrainingExample.review.in_(tuple(reviews)))
         with self._transaction() as session:
             return list(session.execute(query).scalars())
+
+    def review_label(
+        self,
+        example_id: int,
+        review: str,
+        *,
+        by: str,
+        intent: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> TrainingExample | None:
+        """Accept or exclude one example, under ``intent`` when given; None if there is none.
+
+        Raises:
+            AccountError: ``review`` is not ``pending``, ``accepted`` or ``excluded``.
+        """
+        if review not in REVIEWS:
+            raise AccountError(f"review must be one of {', '.join(REVIEWS)}")
+        with self._transaction() as session:
+            example = session.get(TrainingExample, example_id)
+            if example is not None:
+                example.review, example.reviewed_by, example.reviewed_at = (
+                    review,
+                    by,
+                    as_utc(now, "now"),
+                )
+                if intent is not None:
+                    # The agent's label stays as it was: the edit is the trainer's word on top.
+                    example.reviewed_intent = None if intent == example.intent else intent
+            return example
 
     # -- notices ------------------------------------------------------------------------------
 

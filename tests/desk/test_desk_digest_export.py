@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from afterhours.scheduler import desk_digest, desk_reminders
+from afterhours.scheduler import morning_digest, watch_promises
 from desk.app import Desk
 from desk.digest import build_digest, post_digest, remind_overdue
 from desk.export import export_training, nlu_yaml
@@ -100,8 +100,8 @@ def test_the_scheduler_jobs_post_on_the_desk(desk: Desk, monkeypatch) -> None:
     monkeypatch.delenv("AFTERHOURS_DESK_WEBHOOK_URL", raising=False)
     now = dt.datetime.now(UTC)
     _night(desk, now)
-    desk_digest(desk.queue, now=now)
-    desk_reminders(desk.queue, now=now)
+    morning_digest(desk.queue)
+    watch_promises(desk.queue)
     assert len(desk.store.notices(kind="digest")) == 1
     assert len(desk.store.notices(kind="reminder")) == 2
 
@@ -110,8 +110,8 @@ def test_the_scheduler_jobs_survive_a_database_without_the_desk(tmp_path: Path, 
     from handoff.queue import HandoffQueue
 
     queue = HandoffQueue.from_url(f"sqlite:///{tmp_path / 'bare.db'}")
-    desk_digest(queue)  # logs, never raises
-    desk_reminders(queue)
+    morning_digest(queue)  # logs, never raises
+    watch_promises(queue)
     assert "failed" in caplog.text
     queue.dispose()
 
@@ -142,7 +142,7 @@ def _labelled(desk: Desk) -> None:
 
 def test_export_writes_rasa_nlu_yaml_per_language(desk: Desk, tmp_path: Path) -> None:
     _labelled(desk)
-    written = export_training(desk.store.labels(), tmp_path / "out")
+    written = export_training(desk.store.labels(), tmp_path / "out", include_pending=True)
     assert sorted(written) == ["en", "pt"]
     english = yaml.safe_load(written["en"].read_text(encoding="utf-8"))
     assert english["version"] == "3.1"
@@ -168,7 +168,7 @@ def test_export_writes_rasa_nlu_yaml_per_language(desk: Desk, tmp_path: Path) ->
 def test_export_since(desk: Desk, tmp_path: Path) -> None:
     _labelled(desk)
     future = dt.datetime.now(UTC) + dt.timedelta(days=1)
-    assert export_training(desk.store.labels(), tmp_path, since=future) == {}
+    assert export_training(desk.store.labels(), tmp_path, since=future, include_pending=True) == {}
     assert nlu_yaml([]).endswith("nlu:\n")
 
 
@@ -181,7 +181,7 @@ def test_export_training_command(
     desk = make_desk(db, fake_rasa.url)
     _labelled(desk)
     desk.queue.dispose()
-    assert main(["export-training", str(tmp_path / "review"), "--db", db]) == 0
+    assert main(["export-training", str(tmp_path / "review"), "--db", db, "--include-pending"]) == 0
     out = capsys.readouterr().out
     assert "en: " in out and "(2 labelled message(s))" in out
     assert (tmp_path / "review" / "pt" / "desk_labels.yml").is_file()
