@@ -1,4 +1,4 @@
-"""afterhours.scheduler: the morning digest, the promise watch and the digest's next run time."""
+"""afterhours.scheduler: when the morning digest and the promise watch run (desk.digest: what)."""
 
 from __future__ import annotations
 
@@ -12,14 +12,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from afterhours.scheduler import digest_text, morning_digest, schedule_next_opening, watch_promises
+from afterhours.scheduler import morning_digest, schedule_next_opening, watch_promises
 from bot.settings import load_brand
+from desk.db import migrate as migrate_desk
+from desk.digest import digest_text
 from handoff.calendar import BusinessCalendar
 from handoff.queue import HandoffQueue
 from handoff.transcript import Entry
 
 REPO = Path(__file__).resolve().parents[1]
 LISBON = ZoneInfo("Europe/Lisbon")
+#: desk.digest logs the digest and the promise watch.
+DIGEST_LOG = "afterhours.desk.digest"
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 
@@ -38,6 +42,7 @@ def calendar() -> BusinessCalendar:
 @pytest.fixture
 def queue(tmp_path: Path) -> Iterator[HandoffQueue]:
     service = HandoffQueue.from_url(f"sqlite:///{tmp_path / 'queue.db'}")
+    migrate_desk(service.engine)  # the digest and the reminders are posted on the desk too
     try:
         yield service
     finally:
@@ -75,7 +80,7 @@ def add_ticket(
     ).id
 
 
-# -- digest_text -------------------------------------------------------------------------------
+# -- digest_text (desk.digest's one-line summary) --------------------------------------------------
 
 
 def test_digest_text() -> None:
@@ -104,57 +109,58 @@ def test_digest_text_of_an_empty_queue() -> None:
 # -- morning_digest and watch_promises ---------------------------------------------------------
 
 
-def test_morning_digest(queue: HandoffQueue) -> None:
+def said(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What desk.digest logged."""
+    return [r.getMessage() for r in caplog.records if r.name == DIGEST_LOG]
+
+
+def test_morning_digest(queue: HandoffQueue, caplog: pytest.LogCaptureFixture) -> None:
     now = datetime.now(timezone.utc)
     add_ticket(queue, "1001", "private", "billing", now + timedelta(hours=5))
     add_ticket(queue, "1002", "private", "billing", now - timedelta(minutes=5))
     add_ticket(queue, "1003", "emotional", "general", now + timedelta(hours=5))
-    said: list[str] = []
-    morning_digest(queue, said.append)
-    assert said == [
+    with caplog.at_level(logging.INFO, logger=DIGEST_LOG):
+        morning_digest(queue)
+    assert said(caplog) == [
         "desk opening: 3 waiting (by reason: emotional 1, private 2; "
         "by department: billing 2, general 1); 1 past their promised time"
     ]
 
 
-def test_morning_digest_of_an_empty_queue(queue: HandoffQueue) -> None:
-    said: list[str] = []
-    morning_digest(queue, said.append)
-    assert said == [
-        "desk opening: 0 waiting (by reason: none; by department: none); 0 past their promised time"
-    ]
-
-
-def test_morning_digest_logs_by_default(
+def test_morning_digest_of_an_empty_queue(
     queue: HandoffQueue, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="afterhours.scheduler"):
+    with caplog.at_level(logging.INFO, logger=DIGEST_LOG):
         morning_digest(queue)
-    assert [r.getMessage() for r in caplog.records] == [
+    assert said(caplog) == [
         "desk opening: 0 waiting (by reason: none; by department: none); 0 past their promised time"
     ]
 
 
-def test_watch_promises_warns_about_overdue_tickets(queue: HandoffQueue) -> None:
+def test_watch_promises_warns_about_overdue_tickets(
+    queue: HandoffQueue, caplog: pytest.LogCaptureFixture
+) -> None:
     now = datetime.now(timezone.utc)
     add_ticket(queue, "1001", "private", "billing", now - timedelta(minutes=5))
     add_ticket(queue, "1002", "complex", "general", now - timedelta(hours=1))
     add_ticket(queue, "1003", "complex", "general", now + timedelta(hours=1))
-    said: list[str] = []
-    watch_promises(queue, said.append)
-    assert said == ["2 ticket(s) past their promised reply time"]
+    with caplog.at_level(logging.WARNING, logger=DIGEST_LOG):
+        watch_promises(queue)
+    assert said(caplog) == ["2 ticket(s) past their promised reply time"]
 
 
-def test_watch_promises_is_quiet_when_promises_hold(queue: HandoffQueue) -> None:
-    said: list[str] = []
-    watch_promises(queue, said.append)
-    assert said == []
-    ticket = add_ticket(
-        queue, "1001", "private", "billing", datetime.now(timezone.utc) - timedelta(minutes=5)
-    )
-    queue.reply(ticket, "ana", "Hello, I'm looking into it.")  # answered: no longer overdue
-    watch_promises(queue, said.append)
-    assert said == []
+def test_watch_promises_is_quiet_when_promises_hold(
+    queue: HandoffQueue, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger=DIGEST_LOG):
+        watch_promises(queue)
+        assert said(caplog) == []
+        ticket = add_ticket(
+            queue, "1001", "private", "billing", datetime.now(timezone.utc) - timedelta(minutes=5)
+        )
+        queue.reply(ticket, "ana", "Hello, I'm looking into it.")  # answered: no longer overdue
+        watch_promises(queue)
+    assert said(caplog) == []
 
 
 # -- schedule_next_opening ---------------------------------------------------------------------
@@ -217,16 +223,16 @@ def test_the_digest_job_reports_and_schedules_the_following_opening(
     schedule_next_opening(scheduler, calendar, queue, now=past)
     (job,) = scheduler.get_jobs()
     before = datetime.now(timezone.utc)
-    with caplog.at_level(logging.INFO, logger="afterhours.scheduler"):
+    with caplog.at_level(logging.INFO, logger=DIGEST_LOG):
         job.func()
-    assert any(r.getMessage().startswith("desk opening: 0 waiting") for r in caplog.records)
+    assert any(line.startswith("desk opening: 0 waiting") for line in said(caplog))
     following = _digest_time(scheduler)
     assert following > before
     assert following == calendar.next_opening(before + timedelta(seconds=1))
 
 
 def test_a_failed_digest_still_schedules_the_next_one(
-    scheduler: BackgroundScheduler, calendar: BusinessCalendar
+    scheduler: BackgroundScheduler, calendar: BusinessCalendar, caplog: pytest.LogCaptureFixture
 ) -> None:
     class BrokenQueue:
         def counts(self, now: datetime | None = None) -> dict[str, Any]:
@@ -236,6 +242,6 @@ def test_a_failed_digest_still_schedules_the_next_one(
     schedule_next_opening(scheduler, calendar, broken, now=lisbon(2026, 1, 2, 20, 0))
     (job,) = scheduler.get_jobs()
     before = datetime.now(timezone.utc)
-    with pytest.raises(RuntimeError, match="database is locked"):
-        job.func()
+    job.func()  # logged, not raised: the scheduler goes on
+    assert "the morning digest failed" in caplog.text and "database is locked" in caplog.text
     assert _digest_time(scheduler) > before
