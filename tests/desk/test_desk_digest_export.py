@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from afterhours.scheduler import desk_digest, desk_reminders
+from afterhours.scheduler import morning_digest, watch_promises
 from desk.app import Desk
 from desk.digest import build_digest, post_digest, remind_overdue
 from desk.export import export_training, nlu_yaml
@@ -100,8 +100,8 @@ def test_the_scheduler_jobs_post_on_the_desk(desk: Desk, monkeypatch) -> None:
     monkeypatch.delenv("AFTERHOURS_DESK_WEBHOOK_URL", raising=False)
     now = dt.datetime.now(UTC)
     _night(desk, now)
-    desk_digest(desk.queue, now=now)
-    desk_reminders(desk.queue, now=now)
+    morning_digest(desk.queue)
+    watch_promises(desk.queue)
     assert len(desk.store.notices(kind="digest")) == 1
     assert len(desk.store.notices(kind="reminder")) == 2
 
@@ -110,8 +110,8 @@ def test_the_scheduler_jobs_survive_a_database_without_the_desk(tmp_path: Path, 
     from handoff.queue import HandoffQueue
 
     queue = HandoffQueue.from_url(f"sqlite:///{tmp_path / 'bare.db'}")
-    desk_digest(queue)  # logs, never raises
-    desk_reminders(queue)
+    morning_digest(queue)  # logs, never raises
+    watch_promises(queue)
     assert "failed" in caplog.text
     queue.dispose()
 
