@@ -8,6 +8,9 @@ of a successful answer are seen too, and what is stored in the inbox is exactly 
 
 ``api_base_url`` sends every request to another host (a forward proxy, the tests' fake X on
 127.0.0.1) through a transport adapter on tweepy's own session; tweepy itself is untouched.
+
+A post or DM the connector sends is one :class:`RetriedWrite` (tenacity): after a 429 it waits
+exactly for the window's reset, after a 5xx or a network error it backs off with jitter.
 """
 
 from __future__ import annotations
