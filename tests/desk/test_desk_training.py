@@ -299,3 +299,32 @@ def test_trainer_sees_resolved_misses_and_labels_one(
     assert event.username == "tiago" and event.detail == {"intent": "faq/roaming", "examples": 1}
     # Labelled now: it counts as a known FAQ the bot handed off.
     assert f'class="miss-faq" data-ticket="{unlabelled.id}"' in tiago.get("/training/misses").text
+
+
+def test_labels_from_before_the_review_columns_start_pending(tmp_path: Path) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from desk.db import MIGRATIONS_DIR, migrate
+    from handoff.db import _alembic_config, make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    try:
+        migrate(engine)
+        with engine.begin() as connection:
+            command.downgrade(_alembic_config(connection, MIGRATIONS_DIR), "desk0002")
+            connection.execute(
+                text(
+                    "INSERT INTO desk_training_examples (ticket_id, intent, proposed, language, "
+                    "text, labelled_by, labelled_at) VALUES (1, 'greet', 0, 'en', 'hi there', "
+                    "'ana', '2026-03-02 21:00:00')"
+                )
+            )
+        migrate(engine)
+        with engine.connect() as connection:
+            row = connection.execute(
+                text("SELECT review, reviewed_intent FROM desk_training_examples")
+            ).one()
+        assert tuple(row) == ("pending", None)
+    finally:
+        engine.dispose()
