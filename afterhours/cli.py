@@ -38,7 +38,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """Replays a JSONL file of messages (see shared/spec/replay.md)."""
-    from afterhours.replay import NoModelError, run_replay
+    from afterhours.models import NoModelError
+    from afterhours.replay import run_replay
 
     try:
         results, stats = run_replay(
@@ -64,7 +65,7 @@ def cmd_replay(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     """Replays the shipped night and shows what the bot did."""
     from afterhours.demo import run_demo
-    from afterhours.replay import NoModelError
+    from afterhours.models import NoModelError
 
     try:
         return run_demo(

@@ -9,17 +9,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rich.console import Console, Group
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from afterhours.models import newest_model
 from afterhours.queue_cli import tickets_table
 from afterhours.replay import (
     Replayer,
     ReplayResult,
-    newest_model,
     parse_line,
     replay_environment,
     replay_lines,
+    replay_progress,
 )
 from bot.settings import load_brand
 from handoff.queue import HandoffQueue
@@ -68,14 +68,7 @@ def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) 
     model_path = model or newest_model()
     lines = night.read_text(encoding="utf-8").splitlines()
     with replay_environment(db_url) as (url, action_url):
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=console,
-            transient=True,
-        ) as bar:
+        with replay_progress(console) as bar:
             task = bar.add_task(f"loading {model_path.name}", total=None)
             replayer = Replayer.load(model_path, action_url)
             bar.update(

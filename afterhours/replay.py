@@ -19,12 +19,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
+from afterhours.models import newest_model
 from bot.inbound import Inbound, clean_text
 from bot.servers import action_server_command, free_port, wait_until_healthy
 from bot.settings import BRAND_ENV, DB_ENV, brand_path
 from handoff.clock import parse_iso
+
+if TYPE_CHECKING:  # rich is imported when a replay runs, not by importing this module
+    from rich.console import Console
+    from rich.progress import Progress
 
 logger = logging.getLogger(__name__)
 
@@ -34,27 +39,6 @@ REQUIRED = {"id": str, "channel": str, "public": bool, "sender": str, "text": st
 
 class ReplayInputError(ValueError):
     """A line of the input cannot be replayed; the message says why."""
-
-
-class NoModelError(RuntimeError):
-    """There is no trained model to replay with."""
-
-
-def newest_model(models_dir: str | Path = "models") -> Path:
-    """The newest `*.tar.gz` in `models_dir`.
-
-    Raises:
-        NoModelError: with the command that trains one.
-    """
-    folder = Path(models_dir)
-    candidates = (
-        sorted(folder.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
-    )
-    if not candidates:
-        raise NoModelError(
-            f"No trained model in {folder.resolve()}/. Train one first: afterhours train"
-        )
-    return candidates[-1]
 
 
 def parse_line(raw: str) -> Inbound:
@@ -273,6 +257,30 @@ def replay_environment(
                     os.environ[DB_ENV] = previous
 
 
+def replay_progress(console: Console | None = None, *, enabled: bool = True) -> Progress:
+    """The progress display of a replay (``replay``, ``demo``): a description, a bar, done/total.
+
+    Args:
+        console: Where it is drawn; stderr by default (stdout may be the replay's output).
+        enabled: False draws nothing (``--no-progress``).
+
+    Returns:
+        A transient :class:`rich.progress.Progress`, to use as a context manager.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        disable=not enabled,
+        transient=True,
+        console=console or Console(stderr=True),
+    )
+
+
 @dataclass(frozen=True)
 class ReplayStats:
     """How long a replay took: loading the model, then the messages."""
@@ -298,24 +306,13 @@ def run_replay(
     """Replays `input_path` into `output_path` (the CLI's `replay`).
 
     Raises:
-        NoModelError: there is no model and none was given.
+        afterhours.models.NoModelError: there is no model and none was given.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     model_path = model or newest_model()
     lines = input_path.read_text(encoding="utf-8").splitlines()
     with (
         replay_environment(db_url) as (_url, action_url),
-        Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            disable=not progress,
-            transient=True,
-            console=Console(stderr=True),
-        ) as bar,
+        replay_progress(enabled=progress) as bar,
     ):
         task = bar.add_task("loading the model", total=None)
         started = time.perf_counter()

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from rich.console import Console
 
-from afterhours.replay import newest_model
+from afterhours.models import newest_model
 from bot.servers import (
     RASA_TOKEN_ENV,
     action_server_command,

@@ -11,14 +11,8 @@ from typing import Any
 import pytest
 from rasa.shared.core.events import ActionExecuted, BotUttered, SlotSet, UserUttered
 
-from afterhours.replay import (
-    NoModelError,
-    ReplayInputError,
-    ReplayResult,
-    newest_model,
-    parse_line,
-    triage_of_turn,
-)
+from afterhours.models import NoModelError, newest_model
+from afterhours.replay import ReplayInputError, ReplayResult, parse_line, triage_of_turn
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -148,7 +142,7 @@ def test_an_empty_text_is_a_valid_message() -> None:
     assert parse_line(line(text="")).text == ""
 
 
-# -- newest_model ------------------------------------------------------------------------------
+# -- newest_model (afterhours.models) ---------------------------------------------------------
 
 
 def test_no_model_directory(tmp_path: Path) -> None:

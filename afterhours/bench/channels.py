@@ -386,7 +386,7 @@ def measure(
 def _bench(
     driver: Driver, model: Path | None, messages: int, brand: Path | None, keep: Path | None
 ) -> tuple[BurstResult, float | None]:
-    from afterhours.replay import newest_model
+    from afterhours.models import newest_model
 
     model_path = model or newest_model(REPO / "models")
     with channel_stack([driver], model_path, brand=brand or NIGHT_BRAND, keep_dir=keep) as stack:

@@ -68,7 +68,7 @@ def add_evaluate_command(commands: Any) -> None:
 
 
 def _model_path(given: str | None, setting: str) -> Path:
-    from afterhours.replay import newest_model
+    from afterhours.models import newest_model
 
     path = Path(given) if given else newest_model()
     if not path.is_file():
@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
     import subprocess
 
     from afterhours.bench import evaluation
-    from afterhours.replay import NoModelError
+    from afterhours.models import NoModelError
 
     started = time.perf_counter()
     try:

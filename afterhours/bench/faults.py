@@ -366,7 +366,7 @@ def run_faults(
     Returns:
         One result per scenario.
     """
-    from afterhours.replay import newest_model
+    from afterhours.models import newest_model
 
     if "postgres" in scenarios and not database_url:
         raise ValueError("the postgres scenario needs --scaled")

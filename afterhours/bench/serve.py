@@ -329,7 +329,7 @@ def wait_for_workers(
 def _servers(
     model: str | None, scratch: Path, database_url: str | None, workers: int
 ) -> Iterator[tuple[str, float | None]]:
-    from afterhours.replay import newest_model
+    from afterhours.models import newest_model
     from afterhours.runner import runtime_endpoints
     from bot.servers import (
         action_server_command,
@@ -532,7 +532,7 @@ def _models(args: argparse.Namespace) -> list[tuple[str, str | None]]:
     if not args.stock:
         return [("shipped", args.model)]
     from afterhours.bench.stock import stock_model
-    from afterhours.replay import newest_model
+    from afterhours.models import newest_model
 
     shipped = Path(args.model) if args.model else REPO / newest_model(REPO / "models")
     stock = stock_model(Path(args.stock_cache) if args.stock_cache else None)
