@@ -30,6 +30,7 @@ from rasa.shared.core.generator import TrackerWithCachedStates
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 
+from bot import turns
 from bot.settings import load_brand
 from bot.triage import ANSWER, HANDOFF, IntentRules, Signals, Thresholds, Triage, decide
 from handoff.clock import parse_iso
@@ -106,6 +107,17 @@ def signals_from(
         "after_answer": after_answer,
         "intent_ranking": families,
     }
+
+
+def _report(decision: str, reason: str | None) -> None:
+    """Tells the connector watching this message's turn what was decided (see bot/turns.py).
+
+    The connector counts the decision once the turn is stored (bot/metrics.py): a turn tried
+    again after a failure is counted once.
+    """
+    turn = turns.current()
+    if turn is not None:
+        turn.decision, turn.reason = decision, reason
 
 
 @DefaultV1Recipe.register(
@@ -240,6 +252,7 @@ class TriagePolicy(Policy):
                 "followup": True,
                 "language": language.get("code") or language_slot,
             }
+            _report(HANDOFF, "followup")
             return self._predict(domain, APPEND_ACTION, [SlotSet("triage", value)])
 
         brand = load_brand(self.config.get("brand"))
@@ -255,6 +268,7 @@ class TriagePolicy(Policy):
         if signals.language not in brand.languages:
             signals = replace(signals, language=brand.default_language)
         triage = decide(signals, self.intent_rules, self.thresholds)
+        _report(triage.decision, triage.reason)
         locale_hint = ((message.parse_data or {}).get("language") or {}).get("locale_hint")
         events = [
             SlotSet("language", triage.language),

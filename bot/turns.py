@@ -46,12 +46,17 @@ class Turn:
             never reached the save).
         committed: The turn's events are in the database.
         lost: Custom actions whose events were lost (the turn was then not stored).
+        decision: What the bot decided for the message (``answer``, ``handoff``, ``ignore``,
+            ``csat``; set by :class:`bot.policy.TriagePolicy`), None when it did not decide.
+        reason: The decision's primary reason (None for an answer).
     """
 
     message_id: str
     reported: bool = False
     committed: bool = False
     lost: list[str] = field(default_factory=list)
+    decision: str | None = None
+    reason: str | None = None
 
     @property
     def problem(self) -> str | None:

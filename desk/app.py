@@ -21,7 +21,7 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 
 from desk.inputs import install
-from desk.routes import audit, auth, canned, cases, queue, resolved, training
+from desk.routes import audit, auth, canned, cases, metrics, queue, resolved, training
 from desk.routes.deps import COOKIE, LOGIN_COOKIE
 from desk.services import Desk
 from handoff.models import Ticket
@@ -108,6 +108,7 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
     app.config.FALLBACK_ERROR_FORMAT = "text"
     app.ctx.desk = desk
     app.ctx.templates = _templates(desk)
+    metrics.install(app)  # /metrics, and every request timed (before the input checks refuse)
     install(app, STATIC)  # ids, static files and NUL characters checked for every route
     app.register_middleware(_security_headers, "response")
     for blueprint in BLUEPRINTS:

@@ -34,7 +34,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot import turns
+from bot import metrics, turns
 from bot.channels.config import Secret
 from bot.channels.dbretry import database_down, retrying_call_async
 from bot.channels.inbox import Inbox
@@ -254,6 +254,7 @@ class ChannelConnector(InputChannel):
         if entry_id is None:
             logger.info("%s: dropped duplicate delivery %s", self.channel, platform_id)
             return None
+        metrics.MESSAGES_IN.labels(self.channel).inc()
         work = (
             process(entry_id, inbound)
             if process
@@ -301,6 +302,7 @@ class ChannelConnector(InputChannel):
             redelivery: An earlier attempt may have gone some way: skip the replies it sent,
                 and finish at once if it had stored the whole turn.
         """
+        started = time.monotonic()
         inbox = await self.inbox()
         output = self.output_for(inbound)
         message_id = f"{self.channel}-{entry_id}"
@@ -333,6 +335,7 @@ class ChannelConnector(InputChannel):
         undelivered = getattr(output, "undelivered", None)
         note = redact("; ".join(undelivered)) if undelivered else None
         await self._write(inbox.mark_done, entry_id, note)
+        metrics.turn_done(self.channel, time.monotonic() - started, turn.decision, turn.reason)
 
     async def _write(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Runs an inbox call off the event loop, waiting out a database restart."""
@@ -353,6 +356,7 @@ class ChannelConnector(InputChannel):
         transient = isinstance(
             error, (NotDurable, DeliveryError, turns.StoreUnavailable)
         ) or database_down(error)
+        metrics.TURNS.labels(self.channel, "transient" if transient else "error").inc()
         if transient:
             self.pause()
             # Our own words only: an exception's text may quote what the customer sent.
@@ -438,12 +442,14 @@ class ChannelConnector(InputChannel):
         taken = 0
         while not self.paused():
             entries = await asyncio.to_thread(inbox.pending, older_than, channel=self.channel)
+            metrics.INBOX_BACKLOG.labels(self.channel).set(len(entries))
             fresh = [entry for entry in entries if entry.id not in self._in_flight]
             claimed = 0
             for entry in fresh:
                 if not await asyncio.to_thread(inbox.claim, entry.id, older_than, owner):
                     continue
                 claimed += 1
+                metrics.REDELIVERIES.labels(self.channel).inc()
                 logger.info(
                     "%s: redelivering message %s (attempt %s)",
                     self.channel,
@@ -491,6 +497,7 @@ class ChannelConnector(InputChannel):
             try:
                 inbox = await self.inbox()
                 await asyncio.to_thread(inbox.workers.beat, process_owner())
+                metrics.INBOX_IN_FLIGHT.labels(self.channel).set(len(self._in_flight))
                 if self._in_flight:
                     await asyncio.to_thread(inbox.renew, sorted(self._in_flight))
                 await asyncio.to_thread(inbox.workers.reap, inbox.stale_after * 4)

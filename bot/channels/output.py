@@ -18,6 +18,7 @@ from typing import Any
 
 from rasa.core.channels.channel import OutputChannel
 
+from bot import metrics
 from bot.channels.workers import ReplyLedger
 from bot.render.received import as_received
 
@@ -153,7 +154,14 @@ class ConnectorOutput(RenderingOutputChannel):
         record = None
         if self._ledger is not None and self._entry_id is not None:
             record = functools.partial(self._ledger.record, self._entry_id, index)
-        await self.deliver_and_record(recipient_id, reply, record)
+        refused = len(self.undelivered)
+        try:
+            await self.deliver_and_record(recipient_id, reply, record)
+        except Exception as error:
+            metrics.delivery_failed(self.channel, error=error)
+            raise
+        for note in self.undelivered[refused:]:
+            metrics.delivery_failed(self.channel, note=note)
 
     async def deliver_and_record(
         self, recipient_id: str, reply: Reply, record: Callable[[], None] | None
