@@ -31,6 +31,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 
 from bot import turns
+from bot.csat import CSAT_ACTION, CSAT_SLOT, open_question, rating_of
 from bot.settings import load_brand
 from bot.triage import ANSWER, HANDOFF, IntentRules, Signals, Thresholds, Triage, decide
 from handoff.clock import parse_iso
@@ -242,6 +243,14 @@ class TriagePolicy(Policy):
             return abstain
         if not message.text and not message.intent_name:
             return abstain  # a session start, not a customer message
+
+        if rating_of(message.text) is not None and open_question(
+            tracker.get_slot(CSAT_SLOT), message_time(message)
+        ):
+            # The answer to the satisfaction question asked after a resolved case (bot/csat.py).
+            _report("csat", None)
+            value = {"decision": "csat", "language": tracker.get_slot("language")}
+            return self._predict(domain, CSAT_ACTION, [SlotSet("triage", value)])
 
         language_slot = tracker.get_slot("language")
         if tracker.get_slot("handoff_ticket"):
