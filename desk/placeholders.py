@@ -58,7 +58,7 @@ def _name_in(meta: Mapping[str, Any]) -> str | None:
 def customer_first_name(ticket: Ticket) -> str | None:
     """The customer's first name, if the platform gave a display name; else None.
 
-    Only the first word is used, stripped of anything but letters, apostrophes and hyphens (a
+    Only the first word is used, and only when it is made of letters, apostrophes and hyphens (a
     display name is hostile input like any customer text; the page escapes it too).
 
     Args:
@@ -72,8 +72,9 @@ def customer_first_name(ticket: Ticket) -> str | None:
             continue
         name = _name_in(entry.meta or {})
         if name:
-            first = _NAME_CHARS.sub("", name.split()[0])[:40]
-            if first and not first.isdigit():
+            first = name.split()[0]
+            # Anything but a plain name (markup, digits, an emoji) is better left out.
+            if len(first) <= 40 and not _NAME_CHARS.search(first) and not first.isdigit():
                 return first
     return None
 

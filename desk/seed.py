@@ -65,12 +65,16 @@ def seed_canned(store: DeskStore, path: Path | None = None) -> int:
         return added
     with session_factory(store.engine)() as session, session.begin():
         rows = list(session.execute(select(CannedAnswer)).scalars())
+        edited = {(r.language, r.title) for r in rows if r.updated_by != SEED_BY}
         shipped = {(r.language, r.title, r.body) for r in rows if r.updated_by == SEED_BY}
-        wanted = {(e["language"], e["title"], e["body"]) for e in entries}
+        wanted = {
+            (e["language"], e["title"], e["body"])
+            for e in entries
+            if (e["language"], e["title"]) not in edited
+        }
         if shipped == wanted or not shipped:
             # Up to date, or every answer is a supervisor's now: theirs to keep.
             return 0
-        edited = {(r.language, r.title) for r in rows if r.updated_by != SEED_BY}
         session.execute(delete(CannedAnswer).where(CannedAnswer.updated_by == SEED_BY))
         at = dt.datetime.now(dt.timezone.utc)
         fresh = [
