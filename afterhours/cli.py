@@ -69,7 +69,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     try:
         return run_demo(
-            Path(args.night), db_url=args.db, model=Path(args.model) if args.model else None
+            Path(args.night),
+            db_url=args.db,
+            model=Path(args.model) if args.model else None,
+            scratch=args.scratch,
         )
     except NoModelError as error:
         print(error, file=sys.stderr)
@@ -130,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     from desk.cli import add_desk_commands  # the agent desk (desk/): `desk ...`, `export-training`
 
     add_desk_commands(commands)
+    from desk.report_cli import add_report_command  # `report`: the supervisors' report
+
+    add_report_command(commands)
     return parser
 
 
@@ -189,7 +195,12 @@ def _add_replay_commands(commands: Any) -> None:
     demo = commands.add_parser("demo", help="replay the shipped night and show what happened")
     demo.add_argument("--night", default="data/demo/night.jsonl", help="the messages of the night")
     demo.add_argument(
-        "--db", default=None, help="queue database URL (default: a fresh temporary SQLite)"
+        "--db", default=None, help="queue database URL (default: $AFTERHOURS_DB_URL, var/queue.db)"
+    )
+    demo.add_argument(
+        "--scratch",
+        action="store_true",
+        help="replay into a throwaway database instead of the product's (the desk won't see it)",
     )
     demo.add_argument("--model", default=None, help="model file (default: the newest in models/)")
     demo.set_defaults(func=cmd_demo)
@@ -231,7 +242,7 @@ _DATABASE_COMMANDS = {
     "desk": True,
     "export-training": True,
     "replay": False,
-    "demo": False,
+    "demo": True,
 }
 
 

@@ -17,11 +17,13 @@ from afterhours.replay import (
     Replayer,
     ReplayResult,
     parse_line,
+    product_tracker_store,
     replay_environment,
     replay_lines,
     replay_progress,
 )
-from bot.settings import load_brand
+from bot.settings import DB_ENV, check_database, database_url, load_brand
+from handoff.models import STATUSES
 from handoff.queue import HandoffQueue
 
 DECISION_STYLE = {"answer": "green", "handoff": "yellow", "ignore": "dim"}
@@ -61,16 +63,36 @@ def night_view(lines: list[str], results: list[ReplayResult], zone: str) -> Grou
     return Group(*blocks)
 
 
-def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) -> int:
-    """Replays `night` and prints the night and the morning's queue."""
+def run_demo(
+    night: Path, db_url: str | None = None, model: Path | None = None, scratch: bool = False
+) -> int:
+    """Replays `night` into the product's queue and conversations, and prints the morning.
+
+    By default the night lands where `afterhours run` and the desk read (the queue's database,
+    endpoints.yml's tracker store), so the desk opens on the night's cases; a night already
+    there is not replayed twice. `scratch` replays into a throwaway database instead.
+    """
     console = Console()
     brand = load_brand()
-    model_path = model or newest_model()
     lines = night.read_text(encoding="utf-8").splitlines()
-    with replay_environment(db_url) as (url, action_url):
+    if not scratch:
+        db_url = db_url or database_url()
+        check_database(db_url, "--db" if db_url != database_url() else DB_ENV)
+        already = _cases_of_night(db_url, lines)
+        if already:
+            console.print(
+                f"The demo night is already in the queue ({already} cases): not replayed again. "
+                "`afterhours demo --scratch` replays it into a throwaway database."
+            )
+            _print_queue(console, db_url, brand.timezone)
+            return 0
+        Path("var").mkdir(exist_ok=True)  # the embedded tracker store's folder
+    model_path = model or newest_model()
+    with replay_environment(None if scratch else db_url) as (url, action_url):
+        store = None if scratch else product_tracker_store()
         with replay_progress(console) as bar:
             task = bar.add_task(f"loading {model_path.name}", total=None)
-            replayer = Replayer.load(model_path, action_url)
+            replayer = Replayer.load(model_path, action_url, tracker_store=store)
             bar.update(
                 task, description="replaying the night", total=sum(1 for x in lines if x.strip())
             )
@@ -81,17 +103,44 @@ def run_demo(night: Path, db_url: str | None = None, model: Path | None = None) 
             f"[bold]{len(results)} messages:[/bold] {counts['answer']} answered, "
             f"{counts['handoff']} handed off, {counts['ignore']} ignored, {counts['error']} errors"
         )
-        queue = HandoffQueue.from_url(url, migrate=False)
+        _print_queue(console, url, brand.timezone)
+    if not scratch:
+        console.print(
+            "The night's cases are in the desk's queue: `make run` (or `afterhours run`) starts "
+            "the desk at http://127.0.0.1:5080/; create your sign-in first with "
+            "`afterhours desk add-agent NAME --role supervisor`."
+        )
+    return 0 if counts["error"] == 0 else 1
+
+
+def _cases_of_night(db_url: str, lines: list[str]) -> int:
+    """How many tickets the queue holds for the night's conversations."""
+    conversations = set()
+    for raw in filter(str.strip, lines):
+        try:
+            conversations.add(parse_line(raw).conversation_id)
+        except ValueError:
+            continue
+    queue = HandoffQueue.from_url(db_url, migrate=True)
+    try:
+        tickets = queue.list_tickets(status=STATUSES)
+        return sum(1 for ticket in tickets if ticket.conversation_id in conversations)
+    finally:
+        queue.dispose()
+
+
+def _print_queue(console: Console, db_url: str, zone: str) -> None:
+    queue = HandoffQueue.from_url(db_url, migrate=False)
+    try:
         now = datetime.now(timezone.utc)
-        tickets = queue.list_tickets(now=now)
         console.print()
         console.print(
             tickets_table(
-                tickets,
+                queue.list_tickets(now=now),
                 now,
-                brand.timezone,
-                f"Waiting for the morning (promised times in {brand.timezone})",
+                zone,
+                f"Waiting for the morning (promised times in {zone})",
             )
         )
+    finally:
         queue.dispose()
-    return 0 if counts["error"] == 0 else 1

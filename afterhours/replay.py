@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from afterhours.models import newest_model
 from bot.inbound import Inbound, clean_text
 from bot.servers import action_server_command, free_port, wait_until_healthy
-from bot.settings import BRAND_ENV, DB_ENV, brand_path
+from bot.settings import BRAND_ENV, DB_ENV, ConfigError, brand_path
 from handoff.clock import parse_iso
 
 if TYPE_CHECKING:  # rich is imported when a replay runs, not by importing this module
@@ -149,15 +149,27 @@ class Replayer:
         self.agent = agent
 
     @classmethod
-    def load(cls, model: Path, action_url: str) -> Replayer:
-        """Loads the model (TensorFlow) with the action server at `action_url`."""
+    def load(cls, model: Path, action_url: str, tracker_store: Any = None) -> Replayer:
+        """Loads the model (TensorFlow) with the action server at `action_url`.
+
+        Args:
+            model: The model file.
+            action_url: The action server's webhook.
+            tracker_store: Where conversations are kept (default: in memory, for this run).
+        """
         from rasa.core.agent import Agent
         from rasa.utils.endpoints import EndpointConfig
         from rasa.utils.log_utils import configure_structlog
 
         configure_structlog(logging.WARNING)
 
-        return cls(Agent.load(str(model), action_endpoint=EndpointConfig(url=action_url)))
+        return cls(
+            Agent.load(
+                str(model),
+                action_endpoint=EndpointConfig(url=action_url),
+                tracker_store=tracker_store,
+            )
+        )
 
     async def handle(self, line_id: str, inbound: Inbound) -> ReplayResult:
         """Runs one message through Rasa and reports what the bot did."""
@@ -279,6 +291,21 @@ def replay_progress(console: Console | None = None, *, enabled: bool = True) -> 
         transient=True,
         console=console or Console(stderr=True),
     )
+
+
+def product_tracker_store(endpoints: str | Path = "endpoints.yml") -> Any:
+    """The tracker store `rasa run` uses (endpoints.yml), so replayed conversations are kept.
+
+    Raises:
+        ConfigError: endpoints.yml has no tracker store.
+    """
+    from rasa.core.tracker_store import TrackerStore
+    from rasa.utils.endpoints import read_endpoint_config
+
+    config = read_endpoint_config(str(endpoints), "tracker_store")
+    if config is None:
+        raise ConfigError(f"{endpoints}: no tracker_store")
+    return TrackerStore.create(config)
 
 
 @dataclass(frozen=True)

@@ -110,12 +110,37 @@ def test_heldout_quality(trained_model: Path, tmp_path: Path) -> None:
     assert overall.wrong_answers / overall.total <= 0.03
 
 
-def test_demo_shows_the_night_and_the_waiting_tickets(trained_model: Path) -> None:
-    done = afterhours("demo", "--model", str(trained_model), env={"COLUMNS": "200"})
+def test_demo_lands_the_night_where_the_desk_reads(trained_model: Path, tmp_path: Path) -> None:
+    """The product's queue and tracker store (the embedded default, in a fresh folder), once."""
+    import shutil
+    import sqlite3
+
+    shutil.copy(ROOT / "endpoints.yml", tmp_path / "endpoints.yml")
+    queue_db = tmp_path / "var" / "queue.db"
+    env = {
+        "COLUMNS": "200",
+        "AFTERHOURS_DB_URL": "",  # the embedded default: ./var/queue.db
+        "AFTERHOURS_HOME": "",
+        "AFTERHOURS_BRAND": str(ROOT / "brand.yml"),
+    }
+    night = str(ROOT / "data" / "demo" / "night.jsonl")
+    args = ("demo", "--night", night, "--model", str(trained_model))
+    done = afterhours(*args, cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr
     assert "The night, message by message" in done.stdout
     assert "Waiting for the morning" in done.stdout
     assert "handed off" in done.stdout and "answered" in done.stdout and "ignored" in done.stdout
+    assert "afterhours desk add-agent" in done.stdout  # how to sign in
+    with sqlite3.connect(queue_db) as db:
+        tickets = db.execute("SELECT count(*) FROM handoff_tickets").fetchone()[0]
+    with sqlite3.connect(tmp_path / "var" / "trackers.db") as db:
+        conversations = db.execute("SELECT count(DISTINCT sender_id) FROM events").fetchone()[0]
+    assert tickets > 0 and conversations > tickets
+    again = afterhours(*args, cwd=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    assert f"already in the queue ({tickets} cases)" in again.stdout
+    with sqlite3.connect(queue_db) as db:
+        assert db.execute("SELECT count(*) FROM handoff_tickets").fetchone()[0] == tickets
 
 
 def test_rasa_data_validate_accepts_the_repository() -> None:
