@@ -37,6 +37,7 @@ demo: model ## replay the shipped night through the real pipeline
 	$(BIN)/afterhours demo
 
 up: demo ## set up, train if needed, show the demo night, then run the product (Ctrl-C stops)
+	$(BIN)/afterhours desk first-account
 	$(BIN)/afterhours run
 
 run: model ## run the Rasa server, the action server and the scheduler

@@ -57,6 +57,31 @@ def cmd_add_agent(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_first_account(args: argparse.Namespace) -> int:
+    """Offers to create the first supervisor when the desk has no account (`make up`).
+
+    On a terminal it asks for a user name and a password; elsewhere it says how to do it.
+    There are never default credentials.
+    """
+    store = _store(args.db)
+    try:
+        if store.agents():
+            return 0
+        if not sys.stdin.isatty():
+            print(
+                "The desk has no account yet: create one with "
+                "`afterhours desk add-agent NAME --role supervisor` (it asks for a password)."
+            )
+            return 0
+        print("The desk has no account yet. Create the first supervisor to sign in with.")
+        username = input("user name [supervisor]: ").strip().lower() or "supervisor"
+        args.username, args.role = username, "supervisor"
+        args.name, args.password_stdin = None, False
+    finally:
+        store.engine.dispose()
+    return cmd_add_agent(args)
+
+
 def cmd_set_password(args: argparse.Namespace) -> int:
     """Replace an account's password (ends its sessions, lifts a lock-out)."""
     from desk.store import AccountError
@@ -160,6 +185,12 @@ def add_desk_commands(commands: Any) -> None:
     add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     add.add_argument("--db", default=None, help=_DB_HELP)
     add.set_defaults(func=cmd_add_agent)
+
+    first = desk_commands.add_parser(
+        "first-account", help="create the first supervisor if the desk has no account"
+    )
+    first.add_argument("--db", default=None, help=_DB_HELP)
+    first.set_defaults(func=cmd_first_account)
 
     password = desk_commands.add_parser("set-password", help="replace an account's password")
     password.add_argument("username")
