@@ -15,6 +15,8 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from desk.csat import ask_for_score
+from desk.delivery import send_answer
 from desk.inputs import row_id
 from desk.intents import valid_intent_name
 from desk.measure import measure
@@ -274,31 +276,12 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
     if ticket.public and {"private", "emotional"} & set(ticket.reasons):
         # The bot moved this public case to a private message; the agent continues there.
         metadata["visibility"] = "private"
-    try:
-        await run_sync(desk.rasa.send_bot_message, ticket.conversation_id, text, metadata)
-    except RasaError as error:
-        logger.warning("sending the answer of case %s failed: %s", ticket_id, error)
+    # Refused up front when it cannot reach the customer; said delivered only when it was.
+    outcome = await run_sync(send_answer, desk, ticket, user.agent.username, text, metadata)
+    if not outcome.delivered:
         return await _show_case(
-            request,
-            ticket_id,
-            status=502,
-            draft=text,
-            error="The answer could not be sent (Rasa did not take it). Nothing was sent; "
-            "try again.",
+            request, ticket_id, status=outcome.status, draft=text, error=outcome.message
         )
-    try:
-        await run_sync(
-            desk.queue.reply,
-            ticket_id,
-            user.agent.username,
-            text,
-            metadata={"delivered_via": "rasa"},
-            ttl=desk.claim_ttl,
-        )
-    except (ClaimConflict, TicketClosed) as error:
-        # Sent already; the transcript missing it is better than a second message.
-        logger.warning("case %s: answer sent but not recorded: %s", ticket_id, error)
-    await run_sync(desk.store.audit, user.agent.username, "reply", ticket_id, {"length": len(text)})
     return response.redirect(f"/cases/{ticket_id}?msg=sent")
 
 
@@ -370,6 +353,16 @@ async def resolve(request: Request, ticket_id: int) -> HTTPResponse:
     except RasaError as error:
         logger.warning("releasing the conversation of case %s failed: %s", ticket_id, error)
         return response.redirect(f"/cases/{ticket_id}?msg=resolved_unreleased")
+    if desk.brand.csat and any(e.author == "agent" for e in ticket.transcript):
+        # One short question on the customer's channel (desk/csat.py); failures are logged.
+        await run_sync(
+            ask_for_score,
+            desk.rasa,
+            ticket.conversation_id,
+            ticket_id,
+            user.agent.username,
+            utc_now(),
+        )
     return response.redirect("/queue?msg=resolved")
 
 
