@@ -10,7 +10,6 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import selectinload
 
 from handoff.base import QueueBase, TicketClosed, as_utc
 from handoff.models import OPEN_STATUSES, Ticket
@@ -169,25 +168,6 @@ class BotQueue(QueueBase):
             ticket.topic = topic
         if suggested_answer:
             ticket.suggested_answer = suggested_answer
-
-    def open_ticket_for(self, conversation_id: str) -> Ticket | None:
-        """Return the conversation's open or claimed ticket, or None.
-
-        Args:
-            conversation_id: The conversation.
-
-        Returns:
-            The waiting ticket with its transcript, or None.
-        """
-        with self._transaction() as session:
-            return session.execute(
-                select(Ticket)
-                .where(
-                    Ticket.conversation_id == conversation_id,
-                    Ticket.status.in_(OPEN_STATUSES),
-                )
-                .options(selectinload(Ticket.transcript))
-            ).scalar_one_or_none()
 
     def append(self, ticket_id: int, entries: Sequence[Entry], need: int | None = None) -> Ticket:
         """Append transcript lines to a waiting ticket.

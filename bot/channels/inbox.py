@@ -46,7 +46,6 @@ __all__ = [
     "VERSION_TABLE",
     "Inbox",
     "InboxEntry",
-    "OptOut",
     "metadata",
     "migrate",
 ]
@@ -109,17 +108,6 @@ class InboxEntry:
     processed_at: dt.datetime | None
     errors: int = 0
     retry_at: dt.datetime | None = None
-
-
-@dataclass(frozen=True)
-class OptOut:
-    """Whether a sender opted out of a channel, since when and with which keyword."""
-
-    channel: str
-    sender: str
-    opted_out: bool
-    keyword: str | None
-    changed_at: dt.datetime
 
 
 def _entry(row: Any) -> InboxEntry:
@@ -558,24 +546,6 @@ class Inbox:
                     "changed_at": naive_is_utc(at),
                 },
             )
-
-    def opt_out_record(self, channel: str, sender: str) -> OptOut | None:
-        """The opt-out row of a sender, or None if they never sent a keyword."""
-        with self._transaction() as connection:
-            row = connection.execute(
-                select(channel_opt_outs).where(
-                    channel_opt_outs.c.channel == channel, channel_opt_outs.c.sender == sender
-                )
-            ).first()
-        if row is None:
-            return None
-        return OptOut(
-            row.channel,
-            row.sender,
-            bool(row.opted_out),
-            row.keyword,
-            _aware(row.changed_at) or dt.datetime.now(UTC),
-        )
 
     def dispose(self) -> None:
         """Closes the database connections."""

@@ -17,8 +17,12 @@ from typing import Any
 
 from rasa.core.channels.channel import UserMessage
 from sanic import Sanic
+from sqlalchemy import select
 
 from afterhours.bench.fakes.telegram_server import free_port
+from bot.channels.inbox import Inbox
+from bot.channels.schema import channel_opt_outs
+from handoff.clock import naive_is_utc
 
 Handler = Callable[[UserMessage], Awaitable[Any]]
 
@@ -113,6 +117,21 @@ class ChannelHost:
         deadline = time.monotonic() + timeout
         while len(self.connector.tasks) and time.monotonic() < deadline:
             time.sleep(0.02)
+
+
+def opt_out_row(inbox: Inbox, channel: str, sender: str) -> dict[str, Any] | None:
+    """The stored opt-out of a sender (keyword and time kept for the record), or None."""
+    with inbox.engine.connect() as connection:
+        row = connection.execute(
+            select(channel_opt_outs).where(
+                channel_opt_outs.c.channel == channel, channel_opt_outs.c.sender == sender
+            )
+        ).first()
+    if row is None:
+        return None
+    record = dict(row._mapping)
+    record["changed_at"] = naive_is_utc(record["changed_at"])
+    return record
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 15.0) -> bool:

@@ -143,7 +143,11 @@ def test_a_telegram_complaint_reaches_the_queue_with_its_platform_ids(
     assert promise is not None, stack.log_tail()
     queue = HandoffQueue.from_url(stack.db_url, migrate=False)
     try:
-        ticket = wait_for(lambda: queue.open_ticket_for(f"telegram:{chat}"))
+        ticket = wait_for(
+            lambda: next(
+                (t for t in queue.list_tickets() if t.conversation_id == f"telegram:{chat}"), None
+            )
+        )
     finally:
         queue.dispose()
     assert ticket is not None and ticket.channel == "telegram"
