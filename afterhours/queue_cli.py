@@ -20,6 +20,7 @@ from bot.settings import database_url, load_brand
 from handoff.models import Ticket
 from handoff.priority import effective_priority
 from handoff.queue import HandoffQueue
+from handoff.state import is_overdue
 from handoff.transcript import customer_label
 
 STATUSES = {
@@ -63,9 +64,7 @@ def tickets_table(tickets: list, now: datetime, zone: str, title: str) -> Group:
     lines: list[Text] = [Text(title, style="bold")]
     for ticket in tickets:
         priority = effective_priority(ticket.need, ticket.created_at, now)
-        overdue = (
-            ticket.status != "resolved" and ticket.reply_eta is not None and ticket.reply_eta < now
-        )
+        overdue = is_overdue(ticket, now)  # the desk's rule (handoff.state), one everywhere
         last = next((e for e in reversed(ticket.transcript) if e.author == "customer"), None)
         header = Text(no_wrap=True, overflow="ellipsis")
         header.append(f"#{ticket.id:<4}", style="bold")
