@@ -24,7 +24,15 @@ DEFAULT_RASA_URL = "http://127.0.0.1:5005"
 
 
 class RasaError(RuntimeError):
-    """The Rasa server could not be reached or refused the request."""
+    """The Rasa server could not be reached or refused the request.
+
+    Attributes:
+        status: Rasa's HTTP status when it answered (None: it could not be reached).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def rasa_url() -> str:
@@ -74,9 +82,41 @@ class RasaClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 response.read()
         except urllib.error.HTTPError as error:
-            raise RasaError(f"Rasa answered {error.code} to {url.split('?')[0]}") from error
+            raise RasaError(
+                f"Rasa answered {error.code} to {url.split('?')[0]}", error.code
+            ) from error
         except (urllib.error.URLError, OSError) as error:
             raise RasaError(f"Rasa at {self.base_url} is unreachable: {error}") from error
+
+    def _get_json(self, url: str) -> Any:
+        request = urllib.request.Request(url, headers={"Accept": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            raise RasaError(
+                f"Rasa answered {error.code} to {url.split('?')[0]}", error.code
+            ) from error
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            raise RasaError(f"Rasa at {self.base_url} is unreachable: {error}") from error
+
+    def conversation_exists(self, conversation_id: str) -> bool:
+        """Whether Rasa holds a conversation in which the customer wrote.
+
+        Rasa answers for any id, creating an empty conversation if there is none, so a
+        conversation counts only when its tracker holds a ``user`` event.
+
+        Raises:
+            RasaError: Rasa could not be reached or refused it.
+        """
+        path = urllib.parse.quote(conversation_id, safe=":@+")
+        query = {"include_events": "ALL"}
+        if self.token:
+            query["token"] = self.token
+        url = f"{self.base_url}/conversations/{path}/tracker?{urllib.parse.urlencode(query)}"
+        tracker = self._get_json(url)
+        events = tracker.get("events") if isinstance(tracker, dict) else None
+        return any(isinstance(e, dict) and e.get("event") == "user" for e in events or [])
 
     def send_bot_message(
         self, conversation_id: str, text: str, metadata: dict[str, Any] | None = None

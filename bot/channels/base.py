@@ -496,7 +496,7 @@ class ChannelConnector(InputChannel):
         while True:
             try:
                 inbox = await self.inbox()
-                await asyncio.to_thread(inbox.workers.beat, process_owner())
+                await asyncio.to_thread(inbox.workers.beat, process_owner(), self.channel)
                 metrics.INBOX_IN_FLIGHT.labels(self.channel).set(len(self._in_flight))
                 if self._in_flight:
                     await asyncio.to_thread(inbox.renew, sorted(self._in_flight))
@@ -512,7 +512,7 @@ class ChannelConnector(InputChannel):
         self._app = app
         inbox = await self.inbox()
         # Beat before taking anything: an owner that never beat counts as gone.
-        await asyncio.to_thread(inbox.workers.beat, process_owner())
+        await asyncio.to_thread(inbox.workers.beat, process_owner(), self.channel)
         await asyncio.to_thread(inbox.workers.reap, inbox.stale_after * 4)
         await self.on_start(app)
         if self._on_new_message is not None:

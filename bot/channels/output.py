@@ -14,13 +14,19 @@ import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rasa.core.channels.channel import OutputChannel
 
 from bot import metrics
+from bot.channels import deliveries
 from bot.channels.workers import ReplyLedger
 from bot.render.received import as_received
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from bot.channels.inbox import Inbox
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +103,14 @@ class CollectingRenderingChannel(RenderingOutputChannel):
         self.replies.append(reply)
 
 
+class DeliveryRefused(RuntimeError):
+    """An answer from the desk was not sent (recorded under its delivery id).
+
+    Raised so that Rasa answers the desk's request with an error and does not keep the answer in
+    the conversation as if the customer had it.
+    """
+
+
 def recipient_of(recipient_id: str, channel: str) -> str:
     """The channel's own address in a Rasa sender id: ``telegram:123`` gives ``123``."""
     prefix = f"{channel}:"
@@ -125,11 +139,70 @@ class ConnectorOutput(RenderingOutputChannel):
         self._entry_id: int | None = None
         self._already_sent: set[int] = set()
         self._next_index = 0
+        # Why each `undelivered` note was refused, as a code of deliveries.REASONS.
+        self.refusals: list[str] = []
+        self._deliveries: Callable[[], Awaitable[Inbox]] | None = None
 
     @classmethod
     def name(cls) -> str:
         """Subclasses return their channel's name."""
         return "connector"
+
+    def track_deliveries(self, inbox: Callable[[], Awaitable[Inbox]]) -> None:
+        """Records the outcome of answers that carry a ``delivery_id`` in ``inbox``'s database.
+
+        Args:
+            inbox: Opens the input channel's inbox (:meth:`ChannelConnector.inbox`).
+        """
+        self._deliveries = inbox
+
+    def refuse(self, reason: str, note: str) -> None:
+        """Keeps a reply refused for good: ``note`` in ``undelivered``, ``reason`` a code.
+
+        Args:
+            reason: One of :data:`bot.channels.deliveries.REASONS`.
+            note: The connector's note (recorded on the inbox entry, without personal data).
+        """
+        self.undelivered.append(note)
+        self.refusals.append(reason)
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        """Sends a bot message; one from the desk (``delivery_id``) has its outcome recorded.
+
+        Rasa merges the bot event's metadata into ``message``, so the desk's ``delivery_id``
+        arrives here. Delivered means every rendered part went out.
+
+        Raises:
+            DeliveryRefused: A desk answer was refused for good (recorded as failed).
+        """
+        delivery_id = message.get("delivery_id")
+        if not delivery_id or self._deliveries is None:
+            await super().send_response(recipient_id, message)
+            return
+        refused = len(self.refusals)
+        try:
+            await super().send_response(recipient_id, message)
+        except Exception as error:
+            # The client's retries are spent: the answer did not go out.
+            await self._record_delivery(
+                str(delivery_id), "failed", "platform_error", type(error).__name__
+            )
+            raise
+        if len(self.refusals) > refused:
+            reason = self.refusals[refused]
+            await self._record_delivery(str(delivery_id), "failed", reason, reason)
+            raise DeliveryRefused(f"{self.channel}: the answer was not sent ({reason})")
+        await self._record_delivery(str(delivery_id), "delivered")
+
+    async def _record_delivery(
+        self, delivery_id: str, state: str, reason: str | None = None, detail: str | None = None
+    ) -> None:
+        """Writes the outcome off the event loop (the desk reads it back)."""
+        assert self._deliveries is not None
+        inbox = await self._deliveries()
+        await asyncio.to_thread(
+            deliveries.record, inbox.engine, delivery_id, self.channel, state, reason, detail
+        )
 
     def bind(self, ledger: ReplyLedger, entry_id: int, already_sent: set[int]) -> None:
         """Ties the replies to an inbox entry: ``already_sent`` are the indexes to skip."""

@@ -6,7 +6,9 @@
   message processed again after a crash never sends a reply twice;
 - ``channel_workers``: the processes working on the inbox and their heartbeats, so the entries of
   a process that died are taken over in seconds rather than after their lease;
-- ``channel_cursors`` and ``channel_opt_outs``: pollers' positions and SMS opt-outs.
+- ``channel_cursors`` and ``channel_opt_outs``: pollers' positions and SMS opt-outs;
+- ``channel_deliveries``: what became of each agent's answer the desk sent (see
+  :mod:`bot.channels.deliveries`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy import (
 
 __all__ = [
     "channel_cursors",
+    "channel_deliveries",
     "channel_inbox",
     "channel_opt_outs",
     "channel_replies",
@@ -103,4 +106,21 @@ channel_workers = Table(
     Column("owner", String(128), primary_key=True),
     Column("started_at", DateTime(timezone=True), nullable=False),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+    # The connectors this process serves, comma-separated ("sms,telegram"): the desk sends an
+    # answer only on a channel some live process serves.
+    Column("channels", Text, nullable=True),
+)
+
+channel_deliveries = Table(
+    "channel_deliveries",
+    metadata,
+    # The desk's uuid, carried in the bot event's metadata as `delivery_id`.
+    Column("delivery_id", String(64), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("reason", String(32), nullable=True),
+    # Short and without personal data: a platform's error class or code, never its wording.
+    Column("detail", String(200), nullable=True),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    CheckConstraint("state IN ('delivered', 'failed', 'queued')", name="state"),
 )

@@ -171,7 +171,7 @@ class TwilioSmsOutput(ConnectorOutput):
         inbox = await self.inbox()
         if await asyncio.to_thread(inbox.opted_out, CHANNEL, number):
             logger.info("sms: reply to %s not sent: the number opted out", shown)
-            self.undelivered.append("not sent: the number opted out")
+            self.refuse("opted_out", "not sent: the number opted out")
             await ledger.now()
             return
         try:
@@ -179,7 +179,8 @@ class TwilioSmsOutput(ConnectorOutput):
         except PermanentDeliveryError as error:
             # Twilio's wording may repeat the number: its error code says enough.
             logger.warning("sms: reply to %s not delivered (Twilio error %s)", shown, error.code)
-            self.undelivered.append(f"not delivered: {error}")
+            code = "opted_out" if error.code == UNSUBSCRIBED else "platform_error"
+            self.refuse(code, f"not delivered: {error}")
             if error.code == UNSUBSCRIBED:
                 await asyncio.to_thread(
                     inbox.set_opt_out,
@@ -467,5 +468,10 @@ class TwilioSmsInput(ChannelConnector):
         return TwilioSmsOutput(self.client, self.inbox)
 
     def get_output_channel(self) -> OutputChannel:
-        """An output for a reply sent later (Rasa's HTTP API with ``output_channel=latest``)."""
-        return TwilioSmsOutput(self.client, self.inbox)
+        """An output for a reply sent later (Rasa's HTTP API with ``output_channel=latest``).
+
+        It records the outcome of the desk's answers in the inbox's database.
+        """
+        output = TwilioSmsOutput(self.client, self.inbox)
+        output.track_deliveries(self.inbox)
+        return output

@@ -292,11 +292,13 @@ class TelegramOutput(ConnectorOutput):
             )
         except PermanentDeliveryError as error:
             logger.warning("telegram: reply not delivered to %s: %s", recipient_id, error)
-            self.undelivered.append(f"not delivered: {error}")
+            # "Forbidden: bot was blocked by the user" (or kicked from the group).
+            code = "blocked" if str(error).startswith("Forbidden") else "platform_error"
+            self.refuse(code, f"not delivered: {error}")
             await ledger.now()
             return
         except ValueError:
-            self.undelivered.append(f"not a Telegram chat: {recipient_id}")
+            self.refuse("no_conversation", f"not a Telegram chat: {recipient_id}")
             await ledger.now()
             return
         self.sent.append(reply)
@@ -563,5 +565,10 @@ class TelegramInput(ChannelConnector):
         )
 
     def get_output_channel(self) -> OutputChannel:
-        """An output for a reply sent later (Rasa's HTTP API with ``output_channel=latest``)."""
-        return TelegramOutput(self.client)
+        """An output for a reply sent later (Rasa's HTTP API with ``output_channel=latest``).
+
+        It records the outcome of the desk's answers in the inbox's database.
+        """
+        output = TelegramOutput(self.client)
+        output.track_deliveries(self.inbox)
+        return output

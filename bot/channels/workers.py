@@ -33,6 +33,9 @@ from handoff.clock import naive_is_utc
 __all__ = ["ReplyLedger", "Workers", "process_owner"]
 
 _OWNER: tuple[int, str] | None = None
+#: The channels each owner of this process beat for: one process may serve several connectors,
+#: each beating under the same owner, and its row names them all.
+_SERVED: dict[str, set[str]] = {}
 
 
 def process_owner() -> str:
@@ -70,14 +73,23 @@ class Workers:
         self.engine = engine
         self._now = now
 
-    def beat(self, owner: str) -> None:
-        """Records that ``owner`` is alive now (creates its row on the first beat)."""
+    def beat(self, owner: str, channel: str | None = None) -> None:
+        """Records that ``owner`` is alive now (creates its row on the first beat).
+
+        Args:
+            owner: The process (:func:`process_owner`).
+            channel: The connector beating: the row names every channel the process served.
+        """
         now = self._now()
+        served = _SERVED.setdefault(owner, set())
+        if channel:
+            served.add(channel)
+        channels = ",".join(sorted(served)) or None
         with self.engine.begin() as connection:
             changed = connection.execute(
                 update(channel_workers)
                 .where(channel_workers.c.owner == owner)
-                .values(heartbeat_at=now)
+                .values(heartbeat_at=now, channels=channels)
             ).rowcount
             if changed:
                 return
@@ -85,7 +97,7 @@ class Workers:
                 with connection.begin_nested():
                     connection.execute(
                         insert(channel_workers).values(
-                            owner=owner, started_at=now, heartbeat_at=now
+                            owner=owner, started_at=now, heartbeat_at=now, channels=channels
                         )
                     )
             except IntegrityError:  # another connector of this process beat first
@@ -93,6 +105,7 @@ class Workers:
 
     def leave(self, owner: str) -> None:
         """Removes ``owner`` (a clean stop): its unfinished entries are free at once."""
+        _SERVED.pop(owner, None)
         with self.engine.begin() as connection:
             connection.execute(delete(channel_workers).where(channel_workers.c.owner == owner))
 

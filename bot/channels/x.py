@@ -173,7 +173,7 @@ class XOutput(ConnectorOutput):
         if self.destination is None:
             self.destination = await self.connector.latest_destination(recipient_id)
             if self.destination is None:
-                self.undelivered.append("no X message from this customer to reply to")
+                self.refuse("no_conversation", "no X message from this customer to reply to")
                 logger.warning("x: no X message in %s's tracker; reply not sent", recipient_id)
                 return
             self.public = self.destination.public
@@ -194,7 +194,7 @@ class XOutput(ConnectorOutput):
                 self.sent.append(reply)
             return
         if not target.user_id:
-            self.undelivered.append("DM: the customer's user id is unknown")
+            self.refuse("no_conversation", "DM: the customer's user id is unknown")
             return
         # A public reply with no post to thread under (the customer only wrote by DM) goes by DM.
         user_id, brand_id = target.user_id, self.connector.user_id
@@ -233,7 +233,8 @@ class XOutput(ConnectorOutput):
         write = RetriedWrite(what, self.connector.blocking, first_wait=self.retry_seconds)
         sent = await write.run(call, *args, check=check)
         if write.refusal:
-            self.undelivered.append(write.refusal)
+            # X refuses a write for good when blocked, DMs are closed, or the post is gone.
+            self.refuse("blocked", write.refusal)
         return sent
 
 
@@ -359,8 +360,13 @@ class XInput(ChannelConnector):
         return XOutput(self, destination_of(inbound.metadata()))
 
     def get_output_channel(self) -> OutputChannel:
-        """Rasa's ``output_channel=latest``: the destination comes from the tracker."""
-        return XOutput(self, None)
+        """Rasa's ``output_channel=latest``: the destination comes from the tracker.
+
+        It records the outcome of the desk's answers in the inbox's database.
+        """
+        output = XOutput(self, None)
+        output.track_deliveries(self.inbox)
+        return output
 
     async def latest_destination(self, recipient_id: str) -> Destination | None:
         """Where the customer last wrote on X, from the conversation's tracker."""

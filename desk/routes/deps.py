@@ -48,7 +48,7 @@ MESSAGES = {
     "claimed": "The case is yours.",
     "taken": "Another agent holds this case.",
     "released": "The case is back in the queue.",
-    "sent": "Your answer was sent to the customer.",
+    "sent": "Delivered to the customer.",
     "resolved": "Resolved; the bot answers this customer again.",
     "resolved_unreleased": "Resolved, but Rasa did not confirm the release: the bot may stay "
     "quiet in this conversation until the customer writes again.",

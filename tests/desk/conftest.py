@@ -60,11 +60,34 @@ def db_url(tmp_path: Path) -> str:
 
 @dataclass
 class FakeRasa:
-    """Rasa's HTTP API on loopback: records every POST; ``status`` is what it answers."""
+    """Rasa's HTTP API on loopback: records every POST; ``status`` is what it answers.
+
+    It stands for a Rasa whose connectors run: a desk answer (a bot event with a
+    ``delivery_id``) is recorded in ``engine``'s ``channel_deliveries`` as ``delivery`` (None:
+    nothing recorded, as Rasa's collecting output when the channel is not running), and a failed
+    one gets a 500, as the connector raises. ``known`` are the conversations in which the
+    customer wrote (None: all of them); ``gets`` the tracker GETs.
+    """
 
     url: str
     requests: list[dict[str, Any]] = field(default_factory=list)
     status: int = 200
+    gets: list[str] = field(default_factory=list)
+    known: set[str] | None = None
+    delivery: str | None = "delivered"
+    reason: str | None = None
+    engine: Any = None
+
+    def record_delivery(self, path: str, body: dict[str, Any]) -> int:
+        """What the channel's output does with a desk answer; returns the HTTP status."""
+        delivery_id = (body.get("metadata") or {}).get("delivery_id")
+        if not delivery_id or self.engine is None or self.delivery is None:
+            return self.status
+        from bot.channels import deliveries
+
+        channel = path.split("/")[2].split(":")[0]
+        deliveries.record(self.engine, delivery_id, channel, self.delivery, self.reason)
+        return 500 if self.delivery == "failed" else self.status
 
     def events(self, kind: str) -> list[dict[str, Any]]:
         """The recorded tracker-events POSTs whose event is ``kind``."""
@@ -82,10 +105,28 @@ def fake_rasa() -> Iterator[FakeRasa]:
             body = json.loads(self.rfile.read(length) or b"{}")
             parts = urlsplit(self.path)
             fake.requests.append({"path": parts.path, "query": parse_qs(parts.query), "body": body})
-            self.send_response(fake.status)
+            status = fake.status
+            if fake.status == 200 and body.get("event") == "bot":
+                status = fake.record_delivery(parts.path, body)
+            self.send_response(status)
             self.send_header("content-type", "application/json")
             self.end_headers()
             self.wfile.write(b"{}")
+
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            path = urlsplit(self.path).path
+            fake.gets.append(path)
+            conversation = path.split("/")[2]
+            events = (
+                []
+                if fake.known is not None and conversation not in fake.known
+                else [{"event": "user", "text": "hello"}]
+            )
+            body = json.dumps({"sender_id": conversation, "events": events}).encode()
+            self.send_response(fake.status)
+            self.send_header("content-type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -119,10 +160,25 @@ def make_desk(db_url: str, rasa_url: str) -> Desk:
     )
 
 
+def serve_channels(
+    desk: Desk, fake: FakeRasa, channels: tuple[str, ...] = ("telegram", "sms", "x")
+) -> None:
+    """The channel tables in the desk's database, a live worker serving ``channels``."""
+    from bot.channels.inbox import migrate as migrate_channels
+    from bot.channels.workers import Workers
+
+    migrate_channels(desk.queue.engine)
+    workers = Workers(desk.queue.engine, lambda: dt.datetime.now(UTC))
+    for channel in channels:
+        workers.beat("desk-tests:1:fake", channel)
+    fake.engine = desk.queue.engine
+
+
 @pytest.fixture
 def desk(db_url: str, fake_rasa: FakeRasa) -> Iterator[Desk]:
     """The desk with accounts ana, bruno (agents), sofia (supervisor), tiago (trainer)."""
     service = make_desk(db_url, fake_rasa.url)
+    serve_channels(service, fake_rasa)
     service.store.create_agent("ana", PASSWORD, "agent", "Ana")
     service.store.create_agent("bruno", PASSWORD, "agent", "Bruno")
     service.store.create_agent("sofia", PASSWORD, "supervisor", "Sofia")

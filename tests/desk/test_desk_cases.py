@@ -201,10 +201,13 @@ def test_reply_goes_out_through_rasa_and_into_the_ticket(
     assert sent["query"]["output_channel"] == ["latest"]
     assert sent["query"]["execute_side_effects"] == ["true"]
     assert sent["body"]["text"] == "Refund done <b>today</b>."
-    assert sent["body"]["metadata"] == {"source": "desk", "agent": "ana", "ticket": ticket.id}
+    metadata = dict(sent["body"]["metadata"])
+    assert len(metadata.pop("delivery_id")) == 32  # the desk's id of this answer
+    assert metadata == {"source": "desk", "agent": "ana", "ticket": ticket.id}
     stored = desk.queue.get(ticket.id)
     assert stored.transcript[-1].author == "agent"
     assert stored.transcript[-1].text == "Refund done <b>today</b>."
+    assert stored.transcript[-1].meta["delivery"] == "delivered"
     assert stored.claimed_by == "ana"
     assert "Refund done &lt;b&gt;today&lt;/b&gt;." in answer.text
 
@@ -215,7 +218,7 @@ def test_reply_when_rasa_fails_sends_and_records_nothing(
     ticket = add_ticket(desk.queue)
     fake_rasa.status = 500
     answer = client("ana").post(f"/cases/{ticket.id}/reply", {"text": "Hello"})
-    assert answer.status_code == 502 and "could not be sent" in answer.text
+    assert answer.status_code == 502 and "Not sent: Rasa answered an error" in answer.text
     assert ">Hello</textarea>" in answer.text  # the draft is kept
     assert [e.author for e in desk.queue.get(ticket.id).transcript] == ["customer", "bot"]
 
