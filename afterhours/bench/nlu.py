@@ -343,13 +343,7 @@ def run(args: argparse.Namespace) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     dataset = load_dataset(args.dataset)
     print(dataset.summary(), flush=True)
-    shipped = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
-    base = yaml.safe_load(Path(args.pipeline).read_text(encoding="utf-8")) if args.pipeline else {}
-    source = {**shipped, **({"pipeline": base["pipeline"]} if base else {})}
-    config = derive_config(
-        source, with_signals=args.with_signals, drop=args.drop, overrides=args.set
-    )
-    print("pipeline: " + " → ".join(str(s["name"]).rsplit(".", 1)[-1] for s in config["pipeline"]))
+    shipped, config = _configs(args)
     examples = training_examples(dataset, args.oos_training, args.max_train_per_intent)
     cache = _cache_file(dataset.name) if args.e5_cache else None
 
@@ -436,6 +430,24 @@ def run(args: argparse.Namespace) -> int:
         figures["note"] = "e5 embeddings cached: training time not comparable"
     if args.note:
         figures["note"] = (figures.get("note", "") + "; " if "note" in figures else "") + args.note
+    _print_and_record(args, figures)
+    return 0
+
+
+def _configs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The shipped config and the one benchmarked (another pipeline, signals, drops, --set)."""
+    shipped = yaml.safe_load(Path(args.config).read_text(encoding="utf-8"))
+    base = yaml.safe_load(Path(args.pipeline).read_text(encoding="utf-8")) if args.pipeline else {}
+    source = {**shipped, **({"pipeline": base["pipeline"]} if base else {})}
+    config = derive_config(
+        source, with_signals=args.with_signals, drop=args.drop, overrides=args.set
+    )
+    print("pipeline: " + " → ".join(str(s["name"]).rsplit(".", 1)[-1] for s in config["pipeline"]))
+    return shipped, config
+
+
+def _print_and_record(args: argparse.Namespace, figures: dict[str, Any]) -> None:
+    """Prints the figures and, unless --no-record, appends them to the results file."""
     width = max(len(k) for k in figures)
     for name, value in figures.items():
         print(f"  {name:<{width}}  {value}")
@@ -443,7 +455,6 @@ def run(args: argparse.Namespace) -> int:
         target = Path(args.results) if args.results else RESULTS_FILE
         append_run("nlu", command_line(), figures, path=target)
         print(f"appended to {target}")
-    return 0
 
 
 def evaluate(
