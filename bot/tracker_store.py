@@ -14,17 +14,22 @@ from loading the tracker to saving it: no other worker writes that conversation 
 memory is per tracker object, dropped with the object; a lookup that found nothing is forgotten
 once this store writes the conversation or finds it.
 
+In the same transaction as a turn's events it writes the turn log (:mod:`bot.turn_log`): one row
+per customer message the bot decided on, for the supervisors' reports — stored exactly when the
+turn is, in one more insert per save.
+
 Configure it in `endpoints.yml` with the settings of Rasa's `SQL` store and
 `type: bot.tracker_store.LeanSQLTrackerStore`.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import json
 import logging
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from rasa.core.tracker_store import SQLTrackerStore
@@ -32,7 +37,7 @@ from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 
-from bot import turns
+from bot import turn_log, turns
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +53,8 @@ class LeanSQLTrackerStore(SQLTrackerStore):
         # Conversations the last lookup found no row for (and none written since by this store):
         # Rasa creates and saves their tracker next.
         self._absent: set[str] = set()
+        # The reports' turn log lives beside the events, written in the same transaction.
+        turn_log.create_table(self.engine)
 
     def _remember(self, tracker: DialogueStateTracker) -> None:
         key = id(tracker)
@@ -128,6 +135,10 @@ class LeanSQLTrackerStore(SQLTrackerStore):
             rows = [self._row(tracker.sender_id, event) for event in new_events]
             if rows:
                 session.execute(self.SQLEvent.__table__.insert(), rows)
+                # The turn's decisions, committed with its events or not at all.
+                logged = _turn_log_rows(tracker.sender_id, new_events)
+                if logged:
+                    session.execute(turn_log.TURN_LOG.insert(), logged)
                 session.commit()
                 self._absent.discard(tracker.sender_id)
             if turn is not None:
@@ -151,3 +162,26 @@ class LeanSQLTrackerStore(SQLTrackerStore):
             "action_name": data.get("name"),
             "data": json.dumps(data),
         }
+
+
+def _departments() -> Mapping[str, Sequence[str]] | None:
+    """brand.yml's departments (cached by bot.settings); None when the brand cannot be read."""
+    from bot.settings import ConfigError, load_brand
+
+    try:
+        return load_brand().departments
+    except ConfigError:
+        return None
+
+
+def _turn_log_rows(sender_id: str, events: list[Event]) -> list[dict[str, Any]]:
+    """The turn log's rows for a save; none, with a warning, if they cannot be made.
+
+    A report must never cost a turn: an unexpected value in the `triage` slot loses its row in
+    the turn log, not the customer's message.
+    """
+    try:
+        return turn_log.rows_for(sender_id, events, dt.datetime.now(dt.timezone.utc), _departments)
+    except Exception as error:  # noqa: BLE001 - see the docstring
+        logger.warning("Turn log row not written (%s)", type(error).__name__)
+        return []

@@ -21,7 +21,7 @@ from sanic.request import Request
 from sanic.response import BaseHTTPResponse
 
 from desk.inputs import install
-from desk.routes import audit, auth, canned, cases, metrics, queue, resolved, training
+from desk.routes import audit, auth, canned, cases, metrics, queue, reports, resolved, training
 from desk.routes.deps import COOKIE, LOGIN_COOKIE
 from desk.services import Desk
 from handoff.models import Ticket
@@ -41,7 +41,16 @@ WHY = {
     "in_hours": "The desk was open: a person answers even routine questions.",
 }
 NEED_LABELS = {1: "urgent", 2: "high", 3: "normal", 4: "low"}
-BLUEPRINTS = (auth.bp, queue.bp, cases.bp, resolved.bp, canned.bp, audit.bp, training.bp)
+BLUEPRINTS = (
+    auth.bp,
+    queue.bp,
+    cases.bp,
+    resolved.bp,
+    canned.bp,
+    audit.bp,
+    training.bp,
+    reports.bp,
+)
 _app_names = itertools.count(1)
 
 

@@ -1,4 +1,4 @@
-"""The queue's tables: tickets and their transcripts.
+"""The queue's tables: tickets, their transcripts, and the customers' satisfaction scores.
 
 Portable types only, so the same schema runs on SQLite and PostgreSQL. Every datetime is stored
 in UTC and comes back as an aware UTC datetime on every database (:class:`UTCDateTime`).
@@ -33,6 +33,7 @@ from handoff.transcript import mask
 
 __all__ = [
     "Base",
+    "Csat",
     "STATUSES",
     "OPEN_STATUSES",
     "Ticket",
@@ -116,6 +117,8 @@ class Ticket(Base):
             sqlite_where=_OPEN_WHERE,
             postgresql_where=_OPEN_WHERE,
         ),
+        # The supervisors' reports select tickets by when they were opened.
+        Index("ix_handoff_tickets_created_at", "created_at"),
     )
 
     id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
@@ -171,6 +174,8 @@ class TranscriptEntry(Base):
     __table_args__ = (
         UniqueConstraint("ticket_id", "position", name="uq_handoff_transcript_entries_position"),
         CheckConstraint("author IN ('customer', 'bot', 'agent')", name="author"),
+        # The reports' first agent reply of each ticket, read from the index alone.
+        Index("ix_handoff_transcript_entries_first_reply", "ticket_id", "author", "at"),
     )
 
     id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
@@ -193,3 +198,30 @@ class TranscriptEntry(Base):
 
     def __repr__(self) -> str:
         return f"<TranscriptEntry {self.ticket_id}#{self.position} {self.author} {self.at}>"
+
+
+class Csat(Base):
+    """A customer's satisfaction score (1..5) for a case an agent handled.
+
+    Written when the customer answers the survey sent after a case is resolved; read by the
+    supervisors' reports (:mod:`handoff.reports`).
+    """
+
+    __tablename__ = "handoff_csat"
+    __table_args__ = (
+        CheckConstraint("score BETWEEN 1 AND 5", name="score"),
+        Index("ix_handoff_csat_answered_at", "answered_at"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id: Mapped[int] = Column(
+        Integer, ForeignKey("handoff_tickets.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    agent: Mapped[str | None] = Column(String(128), nullable=True)
+    score: Mapped[int] = Column(Integer, nullable=False)
+    channel: Mapped[str] = Column(String(32), nullable=False)
+    language: Mapped[str] = Column(String(16), nullable=False)
+    answered_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+
+    def __repr__(self) -> str:
+        return f"<Csat {self.ticket_id} {self.agent} {self.score}>"

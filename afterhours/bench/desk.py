@@ -1,9 +1,13 @@
-"""`afterhours bench desk`: the queue page with many waiting tickets, and claims under contention.
+"""`afterhours bench desk`: the queue and reports pages with many tickets; contended claims.
 
 1. Queue page: fills a fresh database with N waiting tickets (10,000 by default), serves the desk on
    loopback, signs in and times ``GET /queue`` (the whole page, rendered) and ``GET /api/queue``
    (the live update): p50 / p95 / max over the repeats.
-2. Claims: on PostgreSQL (a schema of its own, dropped afterwards), A concurrent agents (20), each
+2. Reports page: the same tickets, six in ten answered by an agent, and as many rows in the turn
+   log (a SQLite tracker database of its own); signs in as a supervisor and times ``GET /reports``
+   over the tickets' whole range, the default last night, the CSV, and a chart (drawn, then
+   cached), plus the report alone (``desk.reports.build_report``: the server's work, no HTTP).
+3. Claims: on PostgreSQL (a schema of its own, dropped afterwards), A concurrent agents (20), each
    with its own engine as if on separate desk servers, take cases until none is left — with
    "take the next case" (``claim_next``, ``SKIP LOCKED``) and, separately, all racing for the same
    case (``claim``). Prints claims per second and checks that no case was claimed twice.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import random
 import statistics
@@ -26,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 __all__ = ["add_arguments", "run"]
 
@@ -47,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--claim-tickets", type=int, default=2_000, help="cases to claim (2000)")
     parser.add_argument("--pg", default=DEFAULT_PG, help="PostgreSQL server for the claims")
     parser.add_argument("--skip-page", action="store_true", help="only the claims")
-    parser.add_argument("--skip-claims", action="store_true", help="only the queue page")
+    parser.add_argument("--skip-claims", action="store_true", help="only the pages")
 
 
 def _fill(engine: Any, count: int, seed: int = 7) -> None:
@@ -113,6 +119,140 @@ def _fill(engine: Any, count: int, seed: int = 7) -> None:
             )
 
 
+def _fill_answers(engine: Any, share: float = 0.6, seed: int = 11) -> None:
+    """Give ``share`` of the tickets a first agent reply (and the agent's claim), in bulk."""
+    from sqlalchemy import select, update
+
+    from handoff.models import Ticket, TranscriptEntry
+
+    rng = random.Random(seed)
+    agents = [f"agent{i}" for i in range(8)]
+    with engine.begin() as connection:
+        tickets = connection.execute(select(Ticket.id, Ticket.created_at)).all()
+        chosen = [(tid, created) for tid, created in tickets if rng.random() < share]
+        replies = []
+        for tid, created in chosen:
+            agent = rng.choice(agents)
+            replies.append(
+                {
+                    "ticket_id": tid,
+                    "position": 2,
+                    "at": created + dt.timedelta(minutes=rng.randint(5, 900)),
+                    "author": "agent",
+                    "text": "Hello, I am looking at your bill now.",
+                    "personal_data": [],
+                    "metadata": {"agent": agent},
+                }
+            )
+            connection.execute(
+                update(Ticket)
+                .where(Ticket.id == tid)
+                .values(status="claimed", claimed_by=agent, claimed_at=created)
+            )
+        connection.execute(TranscriptEntry.__table__.insert(), replies)
+
+
+def _fill_turn_log(url: str, count: int, seed: int = 13) -> Any:
+    """A tracker database with ``count`` turn log rows over the last 40 hours."""
+    from sqlalchemy import create_engine
+
+    from bot import turn_log
+
+    rng = random.Random(seed)
+    now = dt.datetime.now(dt.timezone.utc)
+    engine = create_engine(url, future=True)
+    turn_log.create_table(engine)
+    rows = []
+    for i in range(count):
+        decision = rng.choices(["answer", "handoff", "ignore"], [6, 3, 1])[0]
+        at = now - dt.timedelta(minutes=rng.randint(1, 60 * 40))
+        rows.append(
+            {
+                "conversation_id": f"bench{i}",
+                "channel": rng.choice(_CHANNELS),
+                "public": False,
+                "language": rng.choice(_LANGUAGES),
+                "decision": decision,
+                "followup": decision == "handoff" and rng.random() < 0.2,
+                "reason": None if decision == "answer" else rng.choice(_REASONS),
+                "topic": "faq/roaming",
+                "department": rng.choice(_DEPARTMENTS) if decision == "handoff" else None,
+                "ticket_id": None,
+                "message_at": at,
+                "stored_at": at,
+            }
+        )
+    with engine.begin() as connection:
+        turn_log.insert_rows(connection, rows)
+    return engine
+
+
+def _time(call: Any, repeats: int) -> list[float]:
+    timings = []
+    for _ in range(repeats):
+        begin = time.perf_counter()
+        call()
+        timings.append(time.perf_counter() - begin)
+    return timings
+
+
+def _reports_benchmark(
+    args: argparse.Namespace, desk: Any, turns: Any, base: str, password: str
+) -> None:
+    """Times the reports page, its CSV and a chart, and the report alone (see the docstring)."""
+    import requests
+
+    from desk.reports import build_report, last_night
+
+    http = requests.Session()
+    form = http.get(base + "/login", timeout=60).text
+    token = form.split('name="csrf_token" value="')[1].split('"')[0]
+    http.post(
+        base + "/login",
+        data={"csrf_token": token, "username": "boss", "password": password},
+        timeout=60,
+    )
+    now = dt.datetime.now(dt.timezone.utc)
+    since, until = now - dt.timedelta(days=2), now + dt.timedelta(minutes=1)
+    night = last_night(desk.brand.calendar(), now)
+
+    def query(start: dt.datetime, end: dt.datetime) -> str:
+        return urlencode({"since": start.isoformat(), "until": end.isoformat()})
+
+    span = query(since, until)
+    count = itertools.count(1)
+    # A report is kept for a minute: each load but the cached ones asks for a range of its own
+    # (one second longer), so the databases are counted every time.
+    for label, path_of in (
+        ("/reports, 2 days (every ticket)", lambda i: f"/reports?{query(since, until + i)}"),
+        ("/reports, last night", lambda i: f"/reports?{query(night[0], night[1] + i)}"),
+        ("/reports, 2 days, cached", lambda _i: f"/reports?{span}"),
+        ("/reports.csv, 2 days", lambda i: f"/reports.csv?{query(since, until + i)}"),
+    ):
+        size = 0
+
+        def load(path_of: Any = path_of, count: Any = count) -> None:
+            nonlocal size
+            answer = http.get(base + path_of(dt.timedelta(seconds=next(count))), timeout=120)
+            answer.raise_for_status()
+            size = len(answer.content)
+
+        timings = _time(load, args.repeats)
+        print(f"  GET {label:<40} {_percentiles(timings)}  ({size // 1024} KiB)")
+    chart = f"/reports/charts/daily.svg?{span}"
+    first = _time(lambda: http.get(base + chart, timeout=120).raise_for_status(), 1)
+    cached = _time(lambda: http.get(base + chart, timeout=120).raise_for_status(), args.repeats)
+    print(f"  GET /reports/charts/daily.svg: drawn {first[0] * 1000:.0f} ms (report cached)")
+    print(f"  GET {'/reports/charts/daily.svg, cached':<40} {_percentiles(cached)}")
+    engine = desk.queue.engine
+    timings = _time(
+        lambda: build_report(engine, turns, desk.brand.timezone, since, until), args.repeats
+    )
+    print(
+        f"  the report alone (build_report, all {args.tickets} in range): {_percentiles(timings)}"
+    )
+
+
 def _percentiles(samples: list[float]) -> str:
     ordered = sorted(samples)
     p95 = ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
@@ -148,8 +288,12 @@ def _page_benchmark(args: argparse.Namespace) -> None:
         store = DeskStore(queue.engine, PasswordHasher(time_cost=1, memory_cost=1024))
         password = uuid.uuid4().hex
         store.create_agent("bench", password, "agent")
+        store.create_agent("boss", password, "supervisor")
         desk = Desk(queue, store, RasaClient("http://127.0.0.1:9"), load_brand())
-        server = serve_in_thread(create_app(desk))
+        turns = _fill_turn_log(f"sqlite:///{Path(folder) / 'trackers.db'}", args.tickets)
+        app = create_app(desk)
+        app.ctx.turn_log = turns
+        server = serve_in_thread(app)
         try:
             http = requests.Session()
             form = http.get(server.url + "/login", timeout=60).text
@@ -169,9 +313,16 @@ def _page_benchmark(args: argparse.Namespace) -> None:
                     answer.raise_for_status()
                     size = len(answer.content)
                 print(f"  GET {path:<40} {_percentiles(timings)}  ({size // 1024} KiB)")
+            _fill_answers(queue.engine)
+            print(
+                f"reports page: the same tickets, 60% answered, {args.tickets} turn log rows",
+                flush=True,
+            )
+            _reports_benchmark(args, desk, turns, server.url, password)
         finally:
             server.stop()
             queue.dispose()
+            turns.dispose()
 
 
 @contextmanager

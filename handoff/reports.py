@@ -1,0 +1,260 @@
+"""The queue's side of the supervisors' reports: response times, promises kept, agents, CSAT.
+
+Every figure is an SQL aggregate over the tickets opened in a range (index on ``created_at``), so
+a report over ten thousand tickets reads a few dozen rows. Medians and 90th percentiles are ranked
+with window functions (SQLite has no ``percentile_cont``; both databases have ``row_number``):
+the median is the mean of the middle one or two values, the 90th percentile the nearest rank.
+
+The time to the first human response runs from the ticket's opening (the customer's message) to
+the first agent line of its transcript. A promise is kept when that first reply came no later
+than the time the customer was promised (``reply_eta``); it is broken when it came later, or when
+the promised time has passed without a reply on a ticket still waiting. A ticket opened while the
+desk was open was promised no time (``reply_eta`` is its opening): it has no promise to keep.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import Float, String, and_, case, cast, func, literal, null, or_, select, union_all
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
+
+from handoff.base import as_utc
+from handoff.models import OPEN_STATUSES, Csat, Ticket, TranscriptEntry
+
+__all__ = ["hour_bucket", "seconds_between", "ticket_report"]
+
+
+def hour_bucket(column: Any, dialect: str) -> ColumnElement[Any]:
+    """SQL for the UTC hour of a :class:`handoff.models.UTCDateTime` column, as ``YYYY-MM-DD HH``.
+
+    SQLite stores the naive UTC wall time as text; PostgreSQL a ``timestamptz``.
+    """
+    if dialect == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD HH24")
+    return func.substr(column, 1, 13)
+
+
+def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any]:
+    """SQL for the seconds from ``earlier`` to ``later`` (two UTCDateTime columns)."""
+    if dialect == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
+def _ranks(rank: Any, n: Any) -> tuple[Any, Any]:
+    """SQL conditions: the rank is a middle one (the median's), the rank is p90's nearest rank.
+
+    No division (integer on one database, true on the other): the middle ranks are those with
+    2 rank in {n, n + 1, n + 2} (one for an odd n, two for an even one); p90's nearest rank is
+    ceil(0.9 n), the rank with 10 (rank - 1) < 9 n <= 10 rank.
+    """
+    return (rank * 2).in_([n, n + 1, n + 2]), and_(rank * 10 >= n * 9, (rank - 1) * 10 < n * 9)
+
+
+def _branch(kind: str, key: Any | None, who: Any | None, *numbers: Any) -> Any:
+    """One branch of the report's UNION ALL: (kind, key, who, a .. f), numbers as floats."""
+    padded = [cast(number, Float) for number in numbers]
+    padded += [cast(null(), Float)] * (6 - len(padded))
+    labels = [n.label(name) for n, name in zip(padded, "abcdef", strict=True)]
+    return select(
+        literal(kind, String).label("kind"),
+        (key if key is not None else cast(null(), String)).label("key"),
+        (who if who is not None else cast(null(), String)).label("who"),
+        *labels,
+    )
+
+
+def _minutes(seconds: Any) -> float | None:
+    return None if seconds is None else round(float(seconds) / 60.0, 1)
+
+
+def _base(start: dt.datetime, end: dt.datetime, dialect: str) -> Any:
+    """The tickets opened in the range, each with its first agent reply and who wrote it.
+
+    Both come from the ``(ticket_id, author, at)`` index, one look-up per ticket.
+    """
+    agent_lines = and_(TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent")
+    first_at = select(func.min(TranscriptEntry.at)).where(agent_lines).scalar_subquery()
+    replier = (
+        select(TranscriptEntry.meta["agent"].as_string())
+        .where(agent_lines)
+        .order_by(TranscriptEntry.at, TranscriptEntry.position)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            Ticket.status,
+            Ticket.claimed_by,
+            Ticket.created_at,
+            Ticket.reply_eta,
+            hour_bucket(Ticket.created_at, dialect).label("hour"),
+            first_at.label("first_at"),
+            replier.label("replier"),
+        )
+        .where(Ticket.created_at >= start, Ticket.created_at < end)
+        .cte("base")
+    )
+
+
+def _statement(start: dt.datetime, end: dt.datetime, when: dt.datetime, dialect: str) -> Any:
+    """The whole queue side of a report as one statement, in three branches.
+
+    ``base`` is referenced by two branches, so both databases compute it once. ``hours``
+    counts per hour of opening and holder (a few hundred groups: the totals and the agents'
+    cases are their sums); ``times`` ranks the first responses overall and per replier in one
+    pass and gives, per replier, their median and p90 and their share of the overall ones;
+    ``csat`` averages the scores per agent.
+    """
+    b = _base(start, end, dialect).c
+    promised = b.reply_eta > b.created_at
+    late = and_(promised, b.first_at > b.reply_eta)
+    waited = and_(promised, b.first_at.is_(None), b.status.in_(OPEN_STATUSES), b.reply_eta < when)
+    pending = and_(promised, b.first_at.is_(None), b.reply_eta >= when)
+    hours = _branch(
+        "hours",
+        b.hour,
+        b.claimed_by,
+        func.count(),
+        func.count(b.first_at),
+        func.sum(case((b.status == "resolved", 1), else_=0)),
+        func.sum(case((and_(promised, b.first_at <= b.reply_eta), 1), else_=0)),
+        func.sum(case((or_(late, waited), 1), else_=0)),
+        func.sum(case((pending, 1), else_=0)),
+    ).group_by(b.hour, b.claimed_by)
+
+    seconds = seconds_between(b.first_at, b.created_at, dialect)
+    ranked = (
+        select(
+            b.replier.label("key"),
+            seconds.label("seconds"),
+            func.row_number().over(partition_by=b.replier, order_by=seconds).label("rank"),
+            func.count().over(partition_by=b.replier).label("n"),
+            func.row_number().over(order_by=seconds).label("overall_rank"),
+            func.count().over().label("overall_n"),
+        )
+        .where(b.first_at.is_not(None))
+        .subquery()
+    )
+    r = ranked.c
+    middle, p90 = _ranks(r.rank, r.n)
+    overall_middle, overall_p90 = _ranks(r.overall_rank, r.overall_n)
+    times = _branch(
+        "times",
+        r.key,
+        None,
+        func.count(),
+        func.avg(case((middle, r.seconds))),
+        func.max(case((p90, r.seconds))),
+        func.sum(case((overall_middle, r.seconds))),
+        func.sum(case((overall_middle, 1), else_=0)),
+        func.max(case((overall_p90, r.seconds))),
+    ).group_by(r.key)
+
+    scored = and_(Csat.answered_at >= start, Csat.answered_at < end)
+    csat = (
+        _branch("csat", Csat.agent, None, func.count(), func.avg(Csat.score))
+        .where(scored)
+        .group_by(Csat.agent)
+    )
+    return union_all(hours, times, csat)
+
+
+def ticket_report(
+    engine: Engine, since: dt.datetime, until: dt.datetime, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """What the desk did with the tickets opened between ``since`` and ``until``.
+
+    Args:
+        engine: The queue's database.
+        since: Start (aware, included).
+        until: End (aware, excluded).
+        now: When promises still pending are judged (aware); now by default.
+
+    Returns:
+        ``tickets`` (opened, answered, resolved, waiting), ``first_response`` (median and p90 in
+        minutes), ``promises`` (kept, broken, pending, share kept), ``agents`` (per agent: cases
+        held or resolved, first replies, their median and p90, CSAT), ``csat`` (average and
+        count of the scores answered in the range) and ``hours`` (per UTC hour ``YYYY-MM-DD HH``:
+        opened, answered, kept, broken), for the daily series.
+    """
+    start, end, when = as_utc(since, "since"), as_utc(until, "until"), as_utc(now, "now")
+    found: dict[str, list[Any]] = {"hours": [], "times": [], "csat": []}
+    with engine.connect() as connection:
+        for row in connection.execute(_statement(start, end, when, engine.dialect.name)):
+            found[row.kind].append(row)
+    # Sums of a few hundred groups (hour x holder), not of tickets.
+    totals = [sum(int(getattr(row, x) or 0) for row in found["hours"]) for x in "abcdef"]
+    opened, answered, resolved, kept, broken, pending = totals
+    hours: dict[str, dict[str, int]] = {}
+    cases: dict[str, int] = {}
+    for row in found["hours"]:
+        hour = hours.setdefault(
+            str(row.key), dict.fromkeys(("opened", "answered", "kept", "broken"), 0)
+        )
+        for name, value in zip(
+            ("opened", "answered", "kept", "broken"), (row.a, row.b, row.d, row.e), strict=True
+        ):
+            hour[name] += int(value or 0)
+        if row.who is not None:
+            cases[row.who] = cases.get(row.who, 0) + int(row.a)
+    middle_n = sum(int(row.e or 0) for row in found["times"])
+    middle_sum = sum(float(row.d or 0) for row in found["times"])
+    p90s = [float(row.f) for row in found["times"] if row.f is not None]
+    return {
+        "tickets": {
+            "opened": opened,
+            "answered": answered,
+            "resolved": resolved,
+            "waiting": opened - resolved,
+        },
+        "first_response": {
+            "answered": answered,
+            "median_minutes": _minutes(middle_sum / middle_n if middle_n else None),
+            "p90_minutes": _minutes(max(p90s) if p90s else None),
+        },
+        "promises": _promises(kept, broken, pending),
+        "agents": _agents(found["times"], cases, found["csat"]),
+        "csat": _csat(found["csat"]),
+        "hours": dict(sorted(hours.items())),
+    }
+
+
+def _promises(kept: int, broken: int, pending: int) -> dict[str, Any]:
+    due = kept + broken
+    return {
+        "kept": kept,
+        "broken": broken,
+        "pending": pending,
+        "share_kept": round(kept / due, 3) if due else None,
+    }
+
+
+def _agents(times: list[Any], cases: dict[str, int], scores: list[Any]) -> list[dict[str, Any]]:
+    """One entry per agent who held, answered or was scored on a case (a few rows per agent)."""
+    replies = {row.key: row for row in times if row.key is not None}
+    scored = {row.key: row for row in scores if row.key is not None}
+    found = []
+    for name in sorted(set(replies) | set(cases) | set(scored)):
+        row, score = replies.get(name), scored.get(name)
+        found.append(
+            {
+                "agent": name,
+                "cases": cases.get(name, 0),
+                "first_replies": int(row.a) if row else 0,
+                "median_minutes": _minutes(row.b) if row else None,
+                "p90_minutes": _minutes(row.c) if row else None,
+                "csat_average": round(float(score.b), 2) if score else None,
+                "csat_count": int(score.a) if score else 0,
+            }
+        )
+    return found
+
+
+def _csat(scores: list[Any]) -> dict[str, Any]:
+    count = sum(int(row.a) for row in scores)
+    total = sum(float(row.b) * int(row.a) for row in scores if row.b is not None)
+    return {"average": round(total / count, 2) if count else None, "count": count}
