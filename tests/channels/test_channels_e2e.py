@@ -233,3 +233,79 @@ def test_the_desks_answer_reaches_telegram_and_release_lets_the_bot_answer_again
         [(e.get("event"), e.get("name"), e.get("text")) for e in tracker["events"][-14:]],
     )
     assert texts[-1] == latest(tracker["events"], "bot")["text"]
+
+
+def test_the_desk_says_delivered_only_when_the_channel_took_the_answer(
+    stack: ChannelStack, telegram: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Truthful delivery through the real server: delivered on Telegram (the connector records
+    it); refused up front on a channel no process serves; and, should the channel stop between
+    the check and the send, Rasa answers 200 through a collecting output and the desk says
+    "not sent" (no delivery record)."""
+    from sqlalchemy import text
+
+    from bot.servers import rasa_token
+    from bot.settings import load_brand
+    from desk import delivery
+    from desk.db import migrate as migrate_desk
+    from desk.rasa import RasaClient
+    from desk.services import Desk
+    from desk.store import DeskStore
+    from handoff.queue import HandoffQueue
+    from tests.desk.conftest import CHEAP_HASHER, add_ticket
+
+    chat = 8100007
+    telegram.push(telegram.message_update("I want to talk to a person please", chat_id=chat))
+    assert telegram.wait_for(1, chat_id=chat, timeout=90), stack.log_tail()
+    stored_tracker(stack, f"telegram:{chat}")
+    queue = HandoffQueue.from_url(stack.db_url, migrate=False)
+    try:
+        migrate_desk(queue.engine)
+        desk = Desk(
+            queue=queue,
+            store=DeskStore(queue.engine, hasher=CHEAP_HASHER),
+            rasa=RasaClient(stack.rasa_url, rasa_token(), timeout=60),
+            brand=load_brand(Path(__file__).resolve().parents[2] / "brand.yml"),
+        )
+
+        def bot_ticket() -> int | None:
+            with queue.engine.connect() as connection:
+                return connection.execute(
+                    text("SELECT id FROM handoff_tickets WHERE conversation_id = :c"),
+                    {"c": f"telegram:{chat}"},
+                ).scalar()
+
+        ticket_id = wait_for(bot_ticket, timeout=30)
+        assert ticket_id, stack.log_tail()
+        assert queue.claim(ticket_id, "ana", ttl=desk.claim_ttl)
+        ticket = queue.get(ticket_id)
+        assert ticket is not None
+        outcome = delivery.send_answer(desk, ticket, "ana", "Ana here: sorted.", {"agent": "ana"})
+        assert (outcome.delivered, outcome.code) == (True, "delivered"), stack.log_tail()
+        assert [s.text for s in telegram.wait_for(2, chat_id=chat)][-1] == "Ana here: sorted."
+        assert queue.get(ticket_id).transcript[-1].meta["delivery"] == "delivered"  # type: ignore[union-attr]
+
+        # An X customer: this server serves no X connector.
+        api(
+            stack,
+            "/conversations/x:777/tracker/events",
+            {"event": "user", "text": "hi", "input_channel": "x", "parse_data": {}},
+        )
+        x_case = add_ticket(queue, channel="x", customer="777")
+        refused = delivery.send_answer(desk, x_case, "ana", "Hello", {"agent": "ana"})
+        assert (refused.delivered, refused.code, refused.status) == (
+            False,
+            "channel_not_running",
+            409,
+        )
+        assert refused.refused_up_front
+
+        # As if X had been live at the check: Rasa then finds no X output and collects instead.
+        monkeypatch.setattr(delivery.deliveries, "live_channels", lambda *a, **k: {"x"})
+        collected = delivery.send_answer(desk, x_case, "ana", "Hello", {"agent": "ana"})
+        assert (collected.delivered, collected.code) == (False, "channel_not_running")
+        assert not collected.refused_up_front
+        assert collected.message == "Not sent: the x channel is not running."
+        assert [e.author for e in queue.get(x_case.id).transcript] == ["customer", "bot"]  # type: ignore[union-attr]
+    finally:
+        queue.dispose()
