@@ -119,7 +119,7 @@ def _banner(
         f"  action server  http://127.0.0.1:{ports['actions']}/health\n"
         f"  agent desk     http://127.0.0.1:{ports['desk']}/  (afterhours desk add-agent)\n"
         f"  queue          {db_url}  (afterhours queue list)\n"
-        f"  scheduler      morning digest at each desk opening, promise watch every 15 min\n"
+        f"  scheduler      morning digest at each desk opening, promise watch every 5 min\n"
         "Press Ctrl-C to stop.\n"
         "channels: " + "; ".join(channels)
     )
