@@ -137,6 +137,15 @@ def _rasa_trouble(error: RasaError, *, up_front: bool) -> Outcome:
     )
 
 
+def _not_sent(recorded: deliveries.Delivery) -> str:
+    """What the agent is told of a failed delivery (a long answer may have gone out in part)."""
+    words = why_not(recorded.reason or "platform_error", recorded.channel)
+    parts = (recorded.detail or "").rpartition("parts sent: ")[2]
+    if parts.isdigit() and int(parts) > 0:
+        return f"Not sent in full ({parts} part(s) went out): {words}."
+    return f"Not sent: {words}."
+
+
 def _recorded(desk: Desk, delivery_id: str) -> deliveries.Delivery | None:
     try:
         return deliveries.outcome(desk.queue.engine, delivery_id)
@@ -156,12 +165,7 @@ def _send(desk: Desk, ticket: Ticket, text: str, metadata: dict[str, Any]) -> Ou
         if recorded is not None and recorded.state == deliveries.FAILED:
             # Expected: the channel refused it, and Rasa answered an error so as not to keep it.
             status = 502 if recorded.reason == "platform_error" else 409
-            return Outcome(
-                False,
-                recorded.reason or "platform_error",
-                f"Not sent: {why_not(recorded.reason, channel)}.",
-                status,
-            )
+            return Outcome(False, recorded.reason or "platform_error", _not_sent(recorded), status)
         return _rasa_trouble(error, up_front=False)
     recorded = _recorded(desk, delivery_id)
     if recorded is None:
@@ -175,8 +179,7 @@ def _send(desk: Desk, ticket: Ticket, text: str, metadata: dict[str, Any]) -> Ou
         )
     if recorded.state == deliveries.DELIVERED:
         return Outcome(True, "delivered", "Delivered to the customer.")
-    reason = recorded.reason or "platform_error"
-    return Outcome(False, reason, f"Not sent: {why_not(reason, channel)}.", 409)
+    return Outcome(False, recorded.reason or "platform_error", _not_sent(recorded), 409)
 
 
 def send_answer(

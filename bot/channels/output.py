@@ -179,18 +179,18 @@ class ConnectorOutput(RenderingOutputChannel):
         if not delivery_id or self._deliveries is None:
             await super().send_response(recipient_id, message)
             return
-        refused = len(self.refusals)
+        refused, sent = len(self.refusals), len(self.sent)
         try:
             await super().send_response(recipient_id, message)
         except Exception as error:
-            # The client's retries are spent: the answer did not go out.
-            await self._record_delivery(
-                str(delivery_id), "failed", "platform_error", type(error).__name__
-            )
+            # The client's retries are spent: the answer did not go out (or not all of it).
+            detail = f"{type(error).__name__}; parts sent: {len(self.sent) - sent}"
+            await self._record_delivery(str(delivery_id), "failed", "platform_error", detail)
             raise
         if len(self.refusals) > refused:
             reason = self.refusals[refused]
-            await self._record_delivery(str(delivery_id), "failed", reason, reason)
+            detail = f"{reason}; parts sent: {len(self.sent) - sent}"
+            await self._record_delivery(str(delivery_id), "failed", reason, detail)
             raise DeliveryRefused(f"{self.channel}: the answer was not sent ({reason})")
         await self._record_delivery(str(delivery_id), "delivered")
 

@@ -116,6 +116,8 @@ def test_telegram_records_delivered_blocked_and_platform_error(inbox: Inbox) -> 
                 )
             )
         assert _state(inbox, "blocked") == ("failed", "blocked")
+        blocked = deliveries.outcome(inbox.engine, "blocked")
+        assert blocked is not None and blocked.detail == "blocked; parts sent: 0"
 
         fake.blocked_chats.clear()
         fake.fail_next("sendMessage", status=500, count=5)  # every try of the client

@@ -126,3 +126,16 @@ def test_rasa_down_while_checking_refuses_with_502(
     answer = client("ana").post(f"/cases/{ticket.id}/reply", {"text": "Hello"})
     assert answer.status_code == 502 and "Rasa could not be reached" in answer.text
     assert _authors(desk, ticket.id) == ["customer", "bot"]
+
+
+def test_an_answer_that_went_out_in_part_is_said_so() -> None:
+    from bot.channels.deliveries import Delivery
+    from desk.delivery import _not_sent
+
+    def told(detail: str | None) -> str:
+        at = dt.datetime.now(UTC)
+        return _not_sent(Delivery("d", "sms", "failed", "platform_error", detail, at))
+
+    assert told("DeliveryError; parts sent: 1").startswith("Not sent in full (1 part(s) went out)")
+    assert told("DeliveryError; parts sent: 0").startswith("Not sent: sms kept failing")
+    assert told(None).startswith("Not sent: sms kept failing")
