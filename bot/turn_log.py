@@ -40,6 +40,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+#: The decisions logged: the triage's three, and a reply to the satisfaction question (bot/csat.py:
+#: a customer message, counted in the volume, that needed no answer).
+DECISIONS = ("answer", "handoff", "ignore", "csat")
+
 _METADATA = sa.MetaData()
 
 #: One row per customer message whose triage was decided (no message text).
@@ -111,7 +115,8 @@ def rows_for(
 
     A message's decision is the last `triage` value set after it and before the next message
     (``action_handoff`` and ``action_append_to_ticket`` add the ticket to the policy's value).
-    A message with no decision (a session start, a model without TriagePolicy) gets no row.
+    A message with no decision (a session start, a model without TriagePolicy) gets no row; a
+    score answering the satisfaction question is logged as ``csat``.
 
     Args:
         sender_id: The conversation.
@@ -137,7 +142,7 @@ def rows_for(
             turns[-1] = (turns[-1][0], event.value)
     rows = []
     for message, triage in turns:
-        if not triage or triage.get("decision") not in ("answer", "handoff", "ignore"):
+        if not triage or triage.get("decision") not in DECISIONS:
             continue
         rows.append(_row(sender_id, message, triage, stored_at, departments))
     return rows

@@ -7,8 +7,9 @@ into one plain dict — the JSON of ``afterhours report --json``, the desk's rep
 
 Containment is the share of the customer messages that needed an answer which the bot answered:
 answered / (answered + handed off). Ignored messages (thanks, spam, chatter between customers)
-needed none, and a follow-up in a conversation already handed off joins its ticket (it is counted
-with the messages, not as a new handoff).
+needed none, nor did a score answering the satisfaction question (``csat``), and a follow-up in a
+conversation already handed off joins its ticket: all are counted with the messages, none in the
+containment or as a new handoff.
 
 The default range is the last night: from the desk's previous close to its next opening (while
 the desk is open, the night that ended when it opened).

@@ -186,6 +186,9 @@ def test_messages_without_a_decision_get_no_row() -> None:
     assert (row["followup"], row["department"], row["ticket_id"]) == (True, None, 3)
     # No time in the triage or the metadata: when Rasa received the message.
     assert row["message_at"] == dt.datetime(2026, 3, 2, 21, 0, tzinfo=dt.timezone.utc)
+    score = {"decision": "csat", "language": "en"}
+    (row,) = turn_log.rows_for("c", [message, SlotSet("triage", score)], stored)
+    assert (row["decision"], row["reason"], row["department"]) == ("csat", None, None)
 
 
 def test_the_tracker_store_url_is_built_like_rasas(

@@ -108,6 +108,7 @@ TURNS = [
     turn(at(2, 21, 30), "telegram", "en", "handoff", followup=True, reason="private"),
     turn(at(2, 22, 45), "x", "pt", "ignore", reason="not_addressed"),
     turn(at(3, 0, 30), "telegram", "en", "ignore", reason="no_reply_needed"),
+    turn(at(3, 3, 30), "sms", "en", "csat"),  # a score: a message that needed no answer
     turn(UNTIL, "telegram", "en", "answer"),  # the morning
 ]
 
@@ -141,10 +142,10 @@ def test_the_figures_of_a_hand_built_night(night: tuple[HandoffQueue, Any]) -> N
         "timezone": "Europe/Lisbon",
     }
     assert report["messages"] == {
-        "total": 10,
-        "by_channel": {"telegram": 5, "x": 3, "sms": 2},
-        "by_language": {"en": 7, "pt": 3},
-        "by_decision": {"answer": 4, "handoff": 4, "ignore": 2},
+        "total": 11,
+        "by_channel": {"telegram": 5, "x": 3, "sms": 3},
+        "by_language": {"en": 8, "pt": 3},
+        "by_decision": {"answer": 4, "handoff": 4, "ignore": 2, "csat": 1},
         "followups": 1,
     }
     assert report["containment"] == {"answered_by_bot": 4, "needed_answer": 7, "rate": 0.571}
@@ -158,7 +159,7 @@ def test_the_figures_of_a_hand_built_night(night: tuple[HandoffQueue, Any]) -> N
         "by_reason": {"not_addressed": 1, "no_reply_needed": 1},
     }
     hours = {hour: n for hour, n in report["volume_by_hour"].items() if n}
-    assert hours == {"21": 4, "22": 3, "23": 1, "00": 1, "03": 1}
+    assert hours == {"21": 4, "22": 3, "23": 1, "00": 1, "03": 2}
     assert report["tickets"] == {"opened": 6, "answered": 3, "resolved": 1, "waiting": 5}
     assert report["first_response"] == {
         "answered": 3,
@@ -201,7 +202,7 @@ def test_the_figures_of_a_hand_built_night(night: tuple[HandoffQueue, Any]) -> N
         "promises_broken": 1,
         "share_kept": 0.667,
     }
-    assert (tuesday["date"], tuesday["messages"], tuesday["containment"]) == ("2026-03-03", 2, 1.0)
+    assert (tuesday["date"], tuesday["messages"], tuesday["containment"]) == ("2026-03-03", 3, 1.0)
     assert (tuesday["tickets_opened"], tuesday["promises_broken"], tuesday["share_kept"]) == (
         3,
         1,
@@ -210,7 +211,7 @@ def test_the_figures_of_a_hand_built_night(night: tuple[HandoffQueue, Any]) -> N
     rows = list(csv.DictReader(io.StringIO(csv_text(report))))
     assert [r["date"] for r in rows] == ["2026-03-02", "2026-03-03", "total"]
     assert (rows[2]["messages"], rows[2]["handoffs"], rows[2]["containment"]) == (
-        "10",
+        "11",
         "3",
         "0.571",
     )
