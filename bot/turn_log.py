@@ -25,6 +25,7 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.engine import URL, Engine
 
+from handoff.clock import as_utc, parse_iso
 from handoff.departments import department_of
 from handoff.models import UTCDateTime
 from handoff.reports import hour_bucket
@@ -34,6 +35,7 @@ __all__ = [
     "create_table",
     "grouped_counts",
     "has_table",
+    "latest_message_at",
     "rows_for",
     "tracker_store_url",
 ]
@@ -86,13 +88,19 @@ def has_table(engine: Engine) -> bool:
 
 
 def _parse_time(raw: Any) -> dt.datetime | None:
-    if not isinstance(raw, str):
-        return None
     try:
-        parsed = dt.datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        return parse_iso(raw)
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+
+
+def latest_message_at(engine: Engine) -> dt.datetime | None:
+    """When the newest logged customer message was sent (None: the log is empty or missing)."""
+    if not has_table(engine):
+        return None
+    with engine.connect() as connection:
+        latest = connection.execute(sa.select(sa.func.max(TURN_LOG.c.message_at))).scalar()
+    return as_utc(latest, "message_at") if latest is not None else None
 
 
 def _message_time(

@@ -131,11 +131,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from handoff.db import make_engine
 
     brand = load_brand()
-    try:
-        since, until = parse_range(args.since, args.until, brand.calendar())
-    except ValueError as error:
-        print(f"afterhours report: {error}", file=sys.stderr)
-        return 2
     url = args.db or database_url()
     try:
         check_database(url, "--db" if args.db else "AFTERHOURS_DB_URL")
@@ -144,6 +139,14 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     queue = make_engine(url)
     turns = open_turn_log(Path(args.endpoints))
+    try:
+        since, until = parse_range(args.since, args.until, brand.calendar(), turns=turns)
+    except ValueError as error:
+        queue.dispose()
+        if turns is not None:
+            turns.dispose()
+        print(f"afterhours report: {error}", file=sys.stderr)
+        return 2
     try:
         from handoff.db import migrate
 

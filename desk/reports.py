@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.engine import Engine
 
+from bot.turn_log import latest_message_at
 from handoff.calendar import BusinessCalendar
 from handoff.reports import ticket_report
 
@@ -119,7 +120,8 @@ def _parse_moment(value: str, zone: ZoneInfo, *, end: bool) -> dt.datetime:
             if end:
                 day += dt.timedelta(days=1)
             return dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        # Without an offset it is a wall time of the brand (read below), which parse_iso refuses.
+        moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
     except ValueError:
         raise ValueError(
             f"{value!r} is not an ISO date (2026-03-02) or date-time (2026-03-02T21:00)"
@@ -134,8 +136,13 @@ def parse_range(
     until: str | None,
     calendar: BusinessCalendar,
     now: dt.datetime | None = None,
+    turns: Engine | None = None,
 ) -> tuple[dt.datetime, dt.datetime]:
     """The range asked for: ISO dates or date-times in the brand's zone; the last night if none.
+
+    With neither and a turn log (``turns``) whose newest message is older than the last night,
+    the latest night that has messages (a quiet night, the demo's, a weekend) rather than an
+    empty page.
 
     A date as ``until`` includes that day. With only ``since`` the range ends now; with only
     ``until`` it is the day before it.
@@ -145,6 +152,7 @@ def parse_range(
         until: End, or None.
         calendar: The brand's calendar (its time zone; its hours for the last night).
         now: The time (aware); now by default.
+        turns: The turn log's engine, for the latest night with messages.
 
     Returns:
         ``(since, until)``, aware UTC.
@@ -155,7 +163,11 @@ def parse_range(
     current = (now or dt.datetime.now(UTC)).astimezone(UTC)
     zone = ZoneInfo(calendar.timezone)
     if not since and not until:
-        return last_night(calendar, current)
+        start, end = last_night(calendar, current)
+        latest = latest_message_at(turns) if turns is not None else None
+        if latest is not None and latest < start:
+            return last_night(calendar, latest)
+        return start, end
     end = _parse_moment(until, zone, end=True) if until else current
     start = _parse_moment(since, zone, end=False) if since else end - dt.timedelta(days=1)
     if start >= end:

@@ -141,6 +141,13 @@ def test_demo_lands_the_night_where_the_desk_reads(trained_model: Path, tmp_path
     assert f"already in the queue ({tickets} cases)" in again.stdout
     with sqlite3.connect(queue_db) as db:
         assert db.execute("SELECT count(*) FROM handoff_tickets").fetchone()[0] == tickets
+    # The supervisors' report on it: the last night was quiet, so the demo's night is shown.
+    report = afterhours("report", "--json", cwd=tmp_path, env=env)
+    assert report.returncode == 0, report.stderr
+    figures = json.loads(report.stdout)
+    assert figures["containment"]["rate"] > 0.5
+    assert sum(figures["handoffs"]["by_reason"].values()) == tickets
+    assert "median_minutes" in figures["first_response"] and "kept" in figures["promises"]
 
 
 def test_rasa_data_validate_accepts_the_repository() -> None:

@@ -72,7 +72,8 @@ def _range(request: Request) -> tuple[dt.datetime, dt.datetime]:
     """The range of ``?since=&until=`` (the last night by default); ValueError when bad."""
     since = request.args.get("since") or None
     until = request.args.get("until") or None
-    return parse_range(since, until, desk_of(request).brand.calendar(), utc_now())
+    calendar = desk_of(request).brand.calendar()
+    return parse_range(since, until, calendar, utc_now(), _turn_engine(request))
 
 
 def _cached(request: Request, key: tuple[str, ...]) -> Any:
