@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from handoff.base import QueueBase, TicketClosed, as_utc
-from handoff.models import OPEN_STATUSES, Ticket
+from handoff.base import QueueBase, TicketClosed, TicketNotFound, as_utc
+from handoff.models import OPEN_STATUSES, Csat, Ticket
 from handoff.transcript import Entry
 
 __all__ = ["BotQueue"]
@@ -196,3 +196,45 @@ class BotQueue(QueueBase):
                 ticket.need = min(ticket.need, need)
             self._add_entries(ticket, entries)
             return ticket
+
+    def record_csat(
+        self,
+        ticket_id: int,
+        score: int,
+        *,
+        agent: str | None,
+        channel: str,
+        language: str,
+        at: dt.datetime,
+    ) -> Csat:
+        """Records the customer's satisfaction score for a resolved case.
+
+        One score a case: answering again (or the action retried after a lost reply) replaces it.
+
+        Args:
+            ticket_id: The case the question was about.
+            score: 1 (bad) .. 5 (great).
+            agent: Who resolved the case (the desk said so when asking).
+            channel: Where the customer answered.
+            language: The customer's language.
+            at: When the customer answered.
+
+        Raises:
+            ValueError: The score is not 1..5.
+            TicketNotFound: No such ticket.
+        """
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+            raise ValueError(f"score must be 1..5, not {score!r}")
+        when = as_utc(at, "at")
+        with self._transaction() as session:
+            if session.get(Ticket, ticket_id) is None:
+                raise TicketNotFound(ticket_id)
+            row = session.scalars(select(Csat).where(Csat.ticket_id == ticket_id)).first()
+            if row is None:
+                row = Csat(ticket_id=ticket_id)
+                session.add(row)
+            row.score, row.agent, row.channel = score, agent, channel
+            row.language, row.answered_at = language, when
+            session.flush()
+            session.expunge(row)
+            return row
