@@ -214,8 +214,13 @@ class Csat(Base):
     )
 
     id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    # One score a case (record_csat replaces it; the index makes a race fail, not double count).
     ticket_id: Mapped[int] = Column(
-        Integer, ForeignKey("handoff_tickets.id", ondelete="CASCADE"), nullable=False, index=True
+        Integer,
+        ForeignKey("handoff_tickets.id", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+        unique=True,
     )
     agent: Mapped[str | None] = Column(String(128), nullable=True)
     score: Mapped[int] = Column(Integer, nullable=False)

@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name="pk_handoff_csat"),
     )
     op.create_index("ix_handoff_csat_answered_at", "handoff_csat", ["answered_at"])
-    op.create_index("ix_handoff_csat_ticket_id", "handoff_csat", ["ticket_id"])
+    op.create_index("ix_handoff_csat_ticket_id", "handoff_csat", ["ticket_id"], unique=True)
 
 
 def downgrade() -> None:
