@@ -84,6 +84,17 @@ def as_sent(text: str, visibility: str | None, context: Mapping[str, Any]) -> li
         return [text]
 
 
+def _understood(parse: dict[str, Any]) -> dict[str, Any]:
+    """What the NLU made of a customer message (intent and confidence), for the trainers' view."""
+    intent = parse.get("intent") or {}
+    if not intent.get("name"):
+        return {}
+    return {
+        "intent": intent["name"],
+        "intent_confidence": round(float(intent.get("confidence") or 0), 3),
+    }
+
+
 def transcript_from(tracker: Tracker) -> list[Entry]:
     """The conversation so far, from the Rasa tracker, as queue transcript entries.
 
@@ -109,18 +120,23 @@ def transcript_from(tracker: Tracker) -> list[Entry]:
                     personal_data=list(parse.get("personal_data") or []),
                     metadata={k: v for k, v in metadata.items() if k != "at"}
                     | {"at": at.isoformat()}
-                    | _message_id(event),
+                    | _message_id(event)
+                    | _understood(parse),
                 )
             )
         else:
             visibility = metadata.get("visibility")
+            # An agent's answer sent from the desk (source: desk) stays the agent's in a later
+            # ticket; the rest is the bot's.
+            agent = metadata.get("agent") if metadata.get("source") == "desk" else None
             entries.extend(
                 Entry(
                     at=at,
-                    author="bot",
+                    author="agent" if agent else "bot",
                     text=sent,
                     personal_data=[],
-                    metadata={"visibility": visibility},
+                    metadata={"visibility": visibility}
+                    | ({"source": "desk", "agent": str(agent)} if agent else {}),
                 )
                 for sent in as_sent(event.get("text") or "", visibility, context)
             )

@@ -471,3 +471,29 @@ def test_the_transcript_holds_the_sms_exactly_as_the_customer_received_it(
     bot_lines = [text for author, text, _ in transcript_of(queue, 1) if author == "bot"]
     # The promise of this run, and the earlier one from the tracker: both as the phone showed them.
     assert bot_lines == [sms.body, sms.body]
+
+
+def test_a_later_ticket_keeps_the_agents_answer_theirs_and_what_the_nlu_understood(
+    queue: HandoffQueue, domain: dict[str, Any]
+) -> None:
+    """An answer sent from the desk (source: desk) is the agent's, not the bot's, next time."""
+    earlier = FRIDAY_NIGHT - timedelta(days=3)
+    answer = {
+        **bot_event("Your refund is on its way.", earlier + timedelta(hours=12)),
+        "metadata": {"source": "desk", "agent": "ana", "ticket": 7},
+    }
+    tracker = make_tracker(
+        text="the refund never came",
+        at=FRIDAY_NIGHT,
+        triage=handoff_triage(FRIDAY_NIGHT, ["private"]),
+        history=[
+            user_event("where is my refund", earlier, {"channel": "telegram", "public": False}),
+            answer,
+        ],
+    )
+    run(ActionHandoff(), tracker, domain)
+    ticket = queue.list_tickets(now=FRIDAY_NIGHT)[0]
+    first, agent_line = ticket.transcript[0], ticket.transcript[1]
+    assert (agent_line.author, agent_line.text) == ("agent", "Your refund is on its way.")
+    assert agent_line.meta == {"visibility": None, "source": "desk", "agent": "ana"}
+    assert (first.meta["intent"], first.meta["intent_confidence"]) == ("account_request", 0.9)
