@@ -60,7 +60,7 @@ def fill_queue(queue: HandoffQueue) -> None:
         (made["t1"], "ana", 5, at(3, 8, 30)),
         (made["t3"], "ana", 4, at(3, 8, 50)),
         (made["t2"], "bruno", 2, at(3, 8, 55)),
-        (made["t2"], "bruno", 1, at(3, 10)),  # after the night
+        (made["t5"], "bruno", 1, at(3, 10)),  # after the night
     ]
     with queue.engine.begin() as connection:
         connection.execute(
