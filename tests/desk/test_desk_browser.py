@@ -244,8 +244,9 @@ def test_an_agents_morning(
     page.fill("#new-intent", "double_charge")
     page.click("text=Resolve and give the conversation back to the bot")
     page.wait_for_url(f"{base}/queue?msg=resolved")
-    (released,) = fake_rasa.events("slot")
+    released, question = fake_rasa.events("slot")
     assert released["body"] == {"event": "slot", "name": "handoff_ticket", "value": None}
+    assert question["body"]["name"] == "csat"  # the customer is asked for a score (brand.yml)
     assert desk.queue.get(case.id).resolved_intent == "double_charge"
     assert page.locator(f'tr[data-ticket="{case.id}"]').count() == 0
 
