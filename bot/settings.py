@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     Extra,
     StrictBool,
+    StrictInt,
     StrictStr,
     ValidationError,
     validator,
@@ -55,6 +56,16 @@ class Contacts:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How many days data is kept after it ends (brand.yml `retention:`; see desk/privacy.py)."""
+
+    conversations: int = 90  # the tracker store's events and the turn log, after the last event
+    tickets: int = 90  # a resolved ticket, its transcript, CSAT, notes and labels
+    inbox: int = 90  # the channels' inbox rows, their replies and deliveries
+    audit_log: int = 730  # the desk's audit log (kept longer: it is the accountability record)
+
+
+@dataclass(frozen=True)
 class Brand:
     """The facts of one brand, validated."""
 
@@ -73,6 +84,8 @@ class Brand:
     departments: Mapping[str, Sequence[str]] = field(default_factory=dict)
     # Ask the customer for a 1-5 score after an agent resolves their case (bot/csat.py).
     csat: bool = True
+    # How long data is kept (brand.yml `retention:`).
+    retention: Retention = field(default_factory=Retention)
 
     @property
     def default_language(self) -> str:
@@ -163,6 +176,19 @@ class _Contacts(_Settings):
     phone_note: str | None = None
 
 
+class _Retention(_Settings):
+    conversations: StrictInt = Retention.conversations
+    tickets: StrictInt = Retention.tickets
+    inbox: StrictInt = Retention.inbox
+    audit_log: StrictInt = Retention.audit_log
+
+    @validator("*")
+    def _days(cls, days: int) -> int:
+        if days < 1:
+            raise SettingError(f"must be a number of days, 1 or more, got {days!r}")
+        return days
+
+
 class _BrandFile(_Settings):
     """What `brand.yml` may hold, validated."""
 
@@ -179,6 +205,7 @@ class _BrandFile(_Settings):
     departments: dict[str, list[StrictStr]] = {}
     phone_regions: list[Any]
     csat: StrictBool = True
+    retention: _Retention = _Retention()
 
     @validator("handle")
     def _handle(cls, handle: str) -> str:
@@ -200,7 +227,7 @@ class _BrandFile(_Settings):
             raise SettingError(MESSAGES["languages"])
         return languages
 
-    @validator("locales", "departments", pre=True)
+    @validator("locales", "departments", "retention", pre=True)
     def _none_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
 
@@ -262,6 +289,7 @@ MESSAGES = {
     "csat": "must be true or false",
     "departments": "must map a department to a list of intents",
     "phone_regions": "must be a non-empty list like [PT, ES]",
+    "retention": "must map conversations, tickets, inbox and audit_log to a number of days",
 }
 
 #: What is said when a setting is missing, where "is missing" alone does not help.
@@ -357,6 +385,7 @@ def parse_brand(raw: Any) -> Brand:
         account_number_pattern=settings.account_number_pattern,
         phone_regions=list(settings.phone_regions),
         departments={k: list(v) for k, v in settings.departments.items()},
+        retention=Retention(**settings.retention.dict()),
     )
     try:  # the periods, the holidays' country and subdivision (its errors name the setting)
         brand.calendar()
