@@ -66,6 +66,29 @@ class Retention:
 
 
 @dataclass(frozen=True)
+class Incidents:
+    """When many reports of one failure become an incident (brand.yml `incidents:`).
+
+    An incident opens when, within `window_minutes`, more distinct customers than the brand's
+    normal rate (`normal_per_hour` over the window) plus `min_reports` report the same kind of
+    failure (in the same area when they name one; see handoff/incidents.py).
+    """
+
+    enabled: bool = True
+    window_minutes: int = 30
+    min_reports: int = 10
+    normal_per_hour: float = 2.0
+    update_every_minutes: int = 60  # the next update promised to each customer
+    areas: tuple[str, ...] = ()  # town names, matched in the text without accents or case
+    send_per_minute: Mapping[str, int] = field(default_factory=dict)  # notices, per channel
+
+    @property
+    def threshold(self) -> int:
+        """Distinct customers in one window that open an incident."""
+        return self.min_reports + int(self.normal_per_hour * self.window_minutes / 60 + 0.999)
+
+
+@dataclass(frozen=True)
 class Brand:
     """The facts of one brand, validated."""
 
@@ -86,6 +109,8 @@ class Brand:
     csat: bool = True
     # How long data is kept (brand.yml `retention:`).
     retention: Retention = field(default_factory=Retention)
+    # When reports of one failure become an incident (brand.yml `incidents:`).
+    incidents: Incidents = field(default_factory=Incidents)
 
     @property
     def default_language(self) -> str:
@@ -189,6 +214,35 @@ class _Retention(_Settings):
         return days
 
 
+class _Incidents(_Settings):
+    enabled: StrictBool = Incidents.enabled
+    window_minutes: StrictInt = Incidents.window_minutes
+    min_reports: StrictInt = Incidents.min_reports
+    normal_per_hour: float = Incidents.normal_per_hour
+    update_every_minutes: StrictInt = Incidents.update_every_minutes
+    areas: list[StrictStr] = []
+    send_per_minute: dict[str, StrictInt] = {}
+
+    @validator("window_minutes", "min_reports", "update_every_minutes")
+    def _positive(cls, value: int) -> int:
+        if value < 1:
+            raise SettingError(f"must be a whole number, 1 or more, got {value!r}")
+        return value
+
+    @validator("normal_per_hour")
+    def _rate(cls, value: float) -> float:
+        if value < 0:
+            raise SettingError(f"must be 0 or more (reports an hour), got {value!r}")
+        return value
+
+    @validator("send_per_minute")
+    def _per_minute(cls, limits: dict[str, int]) -> dict[str, int]:
+        for channel, limit in limits.items():
+            if limit < 1:
+                raise SettingError(f"must be 1 or more messages a minute, got {limit!r}", [channel])
+        return limits
+
+
 class _BrandFile(_Settings):
     """What `brand.yml` may hold, validated."""
 
@@ -206,6 +260,7 @@ class _BrandFile(_Settings):
     phone_regions: list[Any]
     csat: StrictBool = True
     retention: _Retention = _Retention()
+    incidents: _Incidents = _Incidents()
 
     @validator("handle")
     def _handle(cls, handle: str) -> str:
@@ -290,6 +345,8 @@ MESSAGES = {
     "departments": "must map a department to a list of intents",
     "phone_regions": "must be a non-empty list like [PT, ES]",
     "retention": "must map conversations, tickets, inbox and audit_log to a number of days",
+    "incidents": "must map window_minutes, min_reports, normal_per_hour, update_every_minutes, "
+    "areas and send_per_minute (see brand.yml)",
 }
 
 #: What is said when a setting is missing, where "is missing" alone does not help.
@@ -386,6 +443,9 @@ def parse_brand(raw: Any) -> Brand:
         phone_regions=list(settings.phone_regions),
         departments={k: list(v) for k, v in settings.departments.items()},
         retention=Retention(**settings.retention.dict()),
+        incidents=Incidents(
+            **settings.incidents.dict(exclude={"areas"}), areas=tuple(settings.incidents.areas)
+        ),
     )
     try:  # the periods, the holidays' country and subdivision (its errors name the setting)
         brand.calendar()
