@@ -30,6 +30,7 @@ from sqlalchemy.engine import Engine
 
 from bot.turn_log import latest_message_at
 from handoff.calendar import BusinessCalendar
+from handoff.clock import parse_iso
 from handoff.reports import ticket_report
 
 __all__ = [
@@ -120,14 +121,11 @@ def _parse_moment(value: str, zone: ZoneInfo, *, end: bool) -> dt.datetime:
             if end:
                 day += dt.timedelta(days=1)
             return dt.datetime.combine(day, dt.time(), zone).astimezone(UTC)
-        # Without an offset it is a wall time of the brand (read below), which parse_iso refuses.
-        moment = dt.datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith("Z") else text)
+        moment = parse_iso(text, assume_zone=zone)  # without an offset: the brand's wall time
     except ValueError:
         raise ValueError(
             f"{value!r} is not an ISO date (2026-03-02) or date-time (2026-03-02T21:00)"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)  # a wall time of the brand
     return moment.astimezone(UTC)
 
 

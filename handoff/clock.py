@@ -56,7 +56,13 @@ def naive_is_utc(value: dt.datetime) -> dt.datetime:
     return value.astimezone(dt.timezone.utc)
 
 
-def parse_iso(text: str, *, name: str = "time", assume_utc: bool = False) -> dt.datetime:
+def parse_iso(
+    text: str,
+    *,
+    name: str = "time",
+    assume_utc: bool = False,
+    assume_zone: dt.tzinfo | None = None,
+) -> dt.datetime:
     """Parse an ISO 8601 date-time into an aware datetime; a trailing ``Z`` means UTC.
 
     The offset written is kept (``+01:00`` stays ``+01:00``). Python 3.10's
@@ -66,13 +72,14 @@ def parse_iso(text: str, *, name: str = "time", assume_utc: bool = False) -> dt.
         text: ``"2026-11-27T23:00:00Z"``, ``"2026-11-27T23:00:00+01:00"`` ...
         name: What the text is, for the error messages (``"field `at`"``).
         assume_utc: Read a time without an offset as UTC instead of refusing it.
+        assume_zone: Read a time without an offset as a wall time of this zone (a brand's).
 
     Returns:
         The aware datetime.
 
     Raises:
         ValueError: ``"<name> is not ISO 8601"``, or ``"<name> needs a UTC offset"`` when the
-            text has none and ``assume_utc`` is False.
+            text has none and neither ``assume_utc`` nor ``assume_zone`` says how to read it.
     """
     if not isinstance(text, str):
         raise ValueError(f"{name} is not ISO 8601")
@@ -82,6 +89,8 @@ def parse_iso(text: str, *, name: str = "time", assume_utc: bool = False) -> dt.
     except ValueError as error:
         raise ValueError(f"{name} is not ISO 8601") from error
     if parsed.tzinfo is None or parsed.utcoffset() is None:
+        if assume_zone is not None:
+            return parsed.replace(tzinfo=assume_zone)
         if not assume_utc:
             raise ValueError(f"{name} needs a UTC offset")
         parsed = parsed.replace(tzinfo=dt.timezone.utc)

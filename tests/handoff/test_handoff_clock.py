@@ -37,3 +37,12 @@ def test_as_utc_refuses_naive_and_converts_aware() -> None:
 
 def test_naive_is_utc_reads_what_sqlite_gives_back() -> None:
     assert naive_is_utc(dt.datetime(2026, 1, 1)) == dt.datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_wall_time_of_a_zone() -> None:
+    from zoneinfo import ZoneInfo
+
+    lisbon = ZoneInfo("Europe/Lisbon")
+    parsed = parse_iso("2026-07-01T21:00", assume_zone=lisbon)
+    assert parsed.utcoffset() == dt.timedelta(hours=1)
+    assert parse_iso("2026-07-01T21:00Z", assume_zone=lisbon).utcoffset() == dt.timedelta(0)
