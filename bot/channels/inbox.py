@@ -25,6 +25,7 @@ from sqlalchemy import Table, and_, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
+from bot.channels import opt_out_hashes
 from bot.channels.schema import (
     channel_cursors,
     channel_inbox,
@@ -514,6 +515,8 @@ class Inbox:
                     channel_opt_outs.c.channel == channel, channel_opt_outs.c.sender == sender
                 )
             ).scalar()
+            if value is None:  # an erased customer's opt-out is kept as a keyed hash only
+                return opt_out_hashes.is_opted_out(connection, channel, sender)
         return bool(value)
 
     def set_opt_out(
@@ -546,6 +549,7 @@ class Inbox:
                     "changed_at": naive_is_utc(at),
                 },
             )
+            opt_out_hashes.forget(connection, channel, sender)  # this row decides from now on
 
     def dispose(self) -> None:
         """Closes the database connections."""

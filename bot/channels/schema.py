@@ -7,6 +7,8 @@
 - ``channel_workers``: the processes working on the inbox and their heartbeats, so the entries of
   a process that died are taken over in seconds rather than after their lease;
 - ``channel_cursors`` and ``channel_opt_outs``: pollers' positions and SMS opt-outs;
+- ``channel_opt_out_hashes``: the opt-outs of erased customers, as keyed hashes of their numbers
+  only (see :mod:`desk.privacy`), still honoured by the SMS connector;
 - ``channel_deliveries``: what became of each agent's answer the desk sent (see
   :mod:`bot.channels.deliveries`).
 """
@@ -32,6 +34,7 @@ __all__ = [
     "channel_cursors",
     "channel_deliveries",
     "channel_inbox",
+    "channel_opt_out_hashes",
     "channel_opt_outs",
     "channel_replies",
     "channel_workers",
@@ -88,6 +91,15 @@ channel_opt_outs = Table(
     Column("sender", String(255), primary_key=True),
     Column("opted_out", Boolean, nullable=False),
     Column("keyword", String(64), nullable=True),
+    Column("changed_at", DateTime(timezone=True), nullable=False),
+)
+
+channel_opt_out_hashes = Table(
+    "channel_opt_out_hashes",
+    metadata,
+    Column("channel", String(32), primary_key=True),
+    # HMAC-SHA256 of the sender with $AFTERHOURS_PRIVACY_KEY (bot.channels.inbox.opt_out_hash).
+    Column("sender_hash", String(64), primary_key=True),
     Column("changed_at", DateTime(timezone=True), nullable=False),
 )
 

@@ -279,7 +279,7 @@ def test_migrating_twice_changes_nothing_and_shares_the_database_with_the_queue(
         assert "handoff_tickets" in tables
         with inbox.engine.connect() as connection:
             versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-        assert versions == [("c0003",)]
+        assert versions == [("c0004",)]
     finally:
         inbox.dispose()
         queue.dispose()
