@@ -34,6 +34,11 @@ from handoff.transcript import mask
 __all__ = [
     "Base",
     "Csat",
+    "Incident",
+    "IncidentLink",
+    "IncidentNotice",
+    "IncidentPost",
+    "IncidentReport",
     "STATUSES",
     "OPEN_STATUSES",
     "Ticket",
@@ -230,3 +235,141 @@ class Csat(Base):
 
     def __repr__(self) -> str:
         return f"<Csat {self.ticket_id} {self.agent} {self.score}>"
+
+
+# -- Incidents: many reports of one failure, one parent case (handoff/incidents.py) ----------------
+
+#: Incident statuses.
+INCIDENT_STATUSES: tuple[str, ...] = ("open", "resolved")
+#: States of one notice to one customer: claimed before it is sent, so it goes out once.
+NOTICE_STATES: tuple[str, ...] = ("pending", "sending", "sent", "failed", "skipped")
+
+
+class Incident(Base):
+    """One failure many customers reported (an outage in a town at night).
+
+    ``kind`` is the failing service (``internet``, ``tv``, ``mobile``, ``outage`` for a general
+    one); ``area`` the town when the reports named one. ``ticket_id`` is the parent case.
+    """
+
+    __tablename__ = "handoff_incidents"
+    __table_args__ = (
+        CheckConstraint(_in_list("status", INCIDENT_STATUSES), name="status"),
+        Index("ix_handoff_incidents_opened_at", "opened_at"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = Column(String(32), nullable=False)
+    area: Mapped[str | None] = Column(String(64), nullable=True)
+    status: Mapped[str] = Column(String(16), nullable=False, default="open", index=True)
+    opened_by: Mapped[str] = Column(String(128), nullable=False)
+    opened_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    resolved_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    last_update: Mapped[str | None] = Column(Text, nullable=True)
+    last_update_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    next_update_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    first_report_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    last_report_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    ticket_id: Mapped[int | None] = Column(
+        Integer, ForeignKey("handoff_tickets.id", ondelete="SET NULL"), nullable=True
+    )
+
+    @property
+    def ref(self) -> str:
+        """The id customers' lines and replay report (``INC-7``)."""
+        return f"INC-{self.id}"
+
+
+class IncidentReport(Base):
+    """A customer's report of a failure, kept for detection (and as the parent case's sample).
+
+    ``text`` is stored masked (personal data replaced by labels).
+    """
+
+    __tablename__ = "handoff_incident_reports"
+    __table_args__ = (Index("ix_handoff_incident_reports_at", "at"),)
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    conversation_id: Mapped[str] = Column(String(255), nullable=False, index=True)
+    kind: Mapped[str] = Column(String(32), nullable=False)
+    area: Mapped[str | None] = Column(String(64), nullable=True)
+    channel: Mapped[str] = Column(String(32), nullable=False)
+    language: Mapped[str] = Column(String(16), nullable=False)
+    text: Mapped[str] = Column(Text, nullable=False)
+    at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    incident_id: Mapped[int | None] = Column(
+        Integer, ForeignKey("handoff_incidents.id", ondelete="CASCADE"), nullable=True
+    )
+
+
+class IncidentLink(Base):
+    """A customer's conversation linked to an incident (once); ``ticket_id`` if handed off too."""
+
+    __tablename__ = "handoff_incident_links"
+    __table_args__ = (
+        UniqueConstraint(
+            "incident_id", "conversation_id", name="uq_handoff_incident_links_conversation"
+        ),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = Column(
+        Integer, ForeignKey("handoff_incidents.id", ondelete="CASCADE"), nullable=False
+    )
+    conversation_id: Mapped[str] = Column(String(255), nullable=False)
+    customer: Mapped[str] = Column(String(255), nullable=False)
+    channel: Mapped[str] = Column(String(32), nullable=False)
+    public: Mapped[bool] = Column(Boolean, nullable=False, default=False)
+    language: Mapped[str] = Column(String(16), nullable=False)
+    message_id: Mapped[str | None] = Column(String(255), nullable=True)
+    linked_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    ticket_id: Mapped[int | None] = Column(
+        Integer, ForeignKey("handoff_tickets.id", ondelete="SET NULL"), nullable=True
+    )
+
+
+class IncidentPost(Base):
+    """An update or the resolution an agent posted; ``texts`` maps a language (or ``*``) to it."""
+
+    __tablename__ = "handoff_incident_posts"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "sequence", name="uq_handoff_incident_posts_sequence"),
+        CheckConstraint("kind IN ('update', 'resolved')", name="kind"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = Column(
+        Integer, ForeignKey("handoff_incidents.id", ondelete="CASCADE"), nullable=False
+    )
+    sequence: Mapped[int] = Column(Integer, nullable=False)
+    kind: Mapped[str] = Column(String(16), nullable=False)
+    texts: Mapped[dict[str, str]] = Column(JSON, nullable=False, default=dict)
+    posted_by: Mapped[str] = Column(String(128), nullable=False)
+    posted_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+
+
+class IncidentNotice(Base):
+    """One post to one linked customer: claimed (``sending``) before it goes out, then marked."""
+
+    __tablename__ = "handoff_incident_notices"
+    __table_args__ = (
+        UniqueConstraint(
+            "incident_id", "conversation_id", "sequence", name="uq_handoff_incident_notices_once"
+        ),
+        CheckConstraint(_in_list("state", NOTICE_STATES), name="state"),
+        Index("ix_handoff_incident_notices_state", "state", "channel"),
+    )
+
+    id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
+    incident_id: Mapped[int] = Column(
+        Integer, ForeignKey("handoff_incidents.id", ondelete="CASCADE"), nullable=False
+    )
+    conversation_id: Mapped[str] = Column(String(255), nullable=False)
+    channel: Mapped[str] = Column(String(32), nullable=False)
+    sequence: Mapped[int] = Column(Integer, nullable=False)
+    kind: Mapped[str] = Column(String(16), nullable=False)
+    state: Mapped[str] = Column(String(16), nullable=False, default="pending")
+    delivery_id: Mapped[str | None] = Column(String(64), nullable=True)
+    claimed_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    sent_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    reason: Mapped[str | None] = Column(String(64), nullable=True)
