@@ -22,13 +22,31 @@ import json
 import os
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 OOS = "oos"
 DATASETS_ENV = "AFTERHOURS_DATASETS"
 NAMED = ("clinc150", "banking77", "hwu64")
+# The cross-lingual benchmarks: name -> (loader, train parts, test part); see `load_crosslingual`.
+XSID = {
+    # Zero-shot: English only (valid + test, 800) -> Italian test (500), as in the issue.
+    "xsid": (("en.valid", "en.test"), "it.test"),
+    # In-language, as far as the data allows: xSID has no Italian train split, only valid (300).
+    "xsid-it": (("it.valid",), "it.test"),
+}
+MTOD = {
+    # Zero-shot: English eval (4,181) -> Spanish test (3,043).
+    "mtod": (("en/eval-en",), "es/test-es"),
+    # Few-shot: the paper's 1%, 3% and 5% Spanish training splits added to English.
+    "mtod-1per": (("en/eval-en", "es/train-es.1per"), "es/test-es"),
+    "mtod-3per": (("en/eval-en", "es/train-es.3per"), "es/test-es"),
+    "mtod-5per": (("en/eval-en", "es/train-es.5per"), "es/test-es"),
+    # In-language: the full Spanish training split (3,616).
+    "mtod-es": (("es/train-es",), "es/test-es"),
+}
+CROSSLINGUAL = (*XSID, *MTOD)
 INTENT_KEYS = ("intent", "label", "category")
 VALIDATION_NAMES = ("validation", "valid", "val", "dev")
 
@@ -83,7 +101,7 @@ def datasets_root() -> Path:
 
 
 def load_dataset(spec: str, root: Path | None = None) -> Dataset:
-    """Loads a named benchmark (`clinc150`, `banking77`, `hwu64`) or a plain file or folder.
+    """Loads a named benchmark (`NAMED`, `CROSSLINGUAL`) or a plain file or folder.
 
     Args:
         spec: A benchmark name, or the path of a plain-format file or folder.
@@ -100,10 +118,17 @@ def load_dataset(spec: str, root: Path | None = None) -> Dataset:
         return load_banking77(base / "banking77")
     if spec == "hwu64":
         return load_hwu64(base / "hwu64" / "KFold_1")
+    if spec in XSID:
+        parts, test = XSID[spec]
+        return load_crosslingual(spec, base / "xsid", parts, test, read_xsid, ".conll")
+    if spec in MTOD:
+        parts, test = MTOD[spec]
+        return load_crosslingual(spec, base / "multilingual_tod", parts, test, read_mtod, ".tsv")
     path = Path(spec)
     if not path.exists():
         raise FileNotFoundError(
-            f"no dataset {spec!r}: give one of {', '.join(NAMED)} or a plain .csv/.jsonl file "
+            f"no dataset {spec!r}: give one of {', '.join(NAMED + CROSSLINGUAL)} or a plain "
+            ".csv/.jsonl file "
             f"or folder (named datasets are read from {base})"
         )
     return load_plain(path)
@@ -166,6 +191,72 @@ def load_hwu64(folder: Path) -> Dataset:
         return examples
 
     return Dataset(name="hwu64", train=split("trainset"), test=split("testset"))
+
+
+def load_crosslingual(
+    name: str,
+    folder: Path,
+    train_parts: Iterable[str],
+    test_part: str,
+    reader: Callable[[Path], list[Example]],
+    suffix: str,
+) -> Dataset:
+    """One train/test pairing of a cross-lingual benchmark's files (`XSID`, `MTOD`).
+
+    There is no validation split: these benchmarks have no out-of-scope queries, so nothing is
+    tuned, and a validation split in the target language would not be zero-shot.
+
+    Raises:
+        FileNotFoundError: a file is missing.
+    """
+    train: list[Example] = []
+    for part in train_parts:
+        train.extend(reader(folder / f"{part}{suffix}"))
+    return Dataset(name=name, train=train, test=reader(folder / f"{test_part}{suffix}"))
+
+
+def read_xsid(path: Path) -> list[Example]:
+    """An xSID CoNLL file: each sentence's `# text =` and `# intent =` comment lines.
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: a sentence without text or intent.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    examples = []
+    for number, block in enumerate(path.read_text(encoding="utf-8").split("\n\n"), start=1):
+        fields = {}
+        for line in block.splitlines():
+            key, separator, value = line.partition(" = ")
+            if line.startswith("# ") and separator:
+                fields[key[2:].strip()] = value.strip()
+        if not fields:
+            continue
+        if not fields.get("text") or not fields.get("intent"):
+            raise ValueError(f"{path}: sentence {number} needs `# text =` and `# intent =`")
+        examples.append(Example(fields["text"], fields["intent"]))
+    return examples
+
+
+def read_mtod(path: Path) -> list[Example]:
+    """A Multilingual TOD TSV file: intent, slots, text, locale, tokens (no header).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: a row without intent or text.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    examples = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if len(columns) < 3 or not columns[0].strip() or not columns[2].strip():
+            raise ValueError(f"{path}: line {number} needs an intent and a text")
+        examples.append(Example(columns[2].strip(), columns[0].strip()))
+    return examples
 
 
 def load_plain(path: Path, test_fraction: float = 0.2, seed: int = 13) -> Dataset:

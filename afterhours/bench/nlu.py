@@ -36,12 +36,13 @@ from typing import Any
 import numpy as np
 import yaml
 
-from afterhours.bench.datasets import OOS, Dataset, Example, load_dataset
+from afterhours.bench.datasets import CROSSLINGUAL, OOS, Dataset, Example, load_dataset
 from afterhours.bench.results import RESULTS_FILE, append_run, command_line
 from afterhours.bench.scoring import (
     OOS_INTENT,
     Prediction,
     decide,
+    e5_reference,
     percentile,
     scores,
     threshold_for_in_scope,
@@ -116,6 +117,46 @@ def fallback_threshold(config: dict[str, Any]) -> float | None:
 def intent_name(label: str) -> str:
     """A dataset label as a Rasa intent name (`/` would make it a retrieval intent)."""
     return OOS_INTENT if label == OOS else label.replace("/", "_")
+
+
+def label_names(labels: Sequence[str]) -> dict[str, str]:
+    """Each Rasa intent name the training data gets, mapped back to its dataset label.
+
+    `/` is Rasa's retrieval-intent separator (`alarm/set_alarm` would be trained as the intent
+    `alarm` with a response key), so labels are trained under `intent_name` and the predictions
+    mapped back to the labels before scoring; scored under the Rasa name, every prediction of
+    such a label would count as wrong (0.0% on Multilingual TOD).
+
+    Raises:
+        ValueError: two labels would be trained under the same name (`a/b` and `a_b`).
+    """
+    back: dict[str, str] = {}
+    for label in sorted(set(labels)):
+        name = intent_name(label)
+        if back.get(name, label) != label:
+            raise ValueError(
+                f"intents {back[name]!r} and {label!r} would both be trained as {name!r} "
+                "(Rasa reads `/` as its retrieval-intent separator); rename one of them"
+            )
+        back[name] = label
+    return back
+
+
+def as_labels(predictions: Sequence[Prediction], back: dict[str, str]) -> list[Prediction]:
+    """The predictions under the dataset's labels (see `label_names`).
+
+    Raises:
+        RuntimeError: the model predicted an intent it was not trained on under that name (a
+            retrieval intent's family, another model's intents): scoring it would print a wrong
+            figure without a word.
+    """
+    unknown = sorted({p.intent for p in predictions} - set(back) - {OOS_INTENT, "None"})
+    if unknown:
+        raise RuntimeError(
+            f"the model predicts intents the dataset does not have ({', '.join(unknown[:5])}): "
+            "not scoring it (was it trained on other data, or are intents renamed?)"
+        )
+    return [Prediction(back.get(p.intent, p.intent), p.confidence) for p in predictions]
 
 
 def training_examples(
@@ -345,6 +386,7 @@ def run(args: argparse.Namespace) -> int:
     print(dataset.summary(), flush=True)
     shipped, config = _configs(args)
     examples = training_examples(dataset, args.oos_training, args.max_train_per_intent)
+    back = label_names([e.intent for e in examples])  # refuses colliding names before training
     cache = _cache_file(dataset.name) if args.e5_cache else None
 
     with tempfile.TemporaryDirectory(prefix="afterhours-bench-") as scratch_name:
@@ -385,6 +427,13 @@ def run(args: argparse.Namespace) -> int:
         validation_predictions = (
             parse_batches(agent, [e.text for e in dataset.validation]) if dataset.validation else []
         )
+        test_predictions = as_labels(test_predictions, back)
+        validation_predictions = as_labels(validation_predictions, back)
+        reference = (
+            e5_reference(examples, dataset.test, C=args.e5_reference_c)
+            if (dataset.name in CROSSLINGUAL if args.e5_reference is None else args.e5_reference)
+            else None
+        )
         if embedding_cache:
             embedding_cache.save()
             embedding_cache.uninstall()
@@ -408,6 +457,8 @@ def run(args: argparse.Namespace) -> int:
         oos_target=args.oos_target,
         in_scope_target=args.in_scope_target,
     )
+    if reference is not None:
+        figures["e5 + logistic regression (reference)"] = _rate(reference)
     figures.update(
         {
             "train": f"{train_seconds:.1f} s" if not args.model else "n/a (--model)",

@@ -10,7 +10,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         required=True,
-        help="clinc150, banking77, hwu64, or the path of a plain .csv/.jsonl file or folder "
+        help="clinc150, banking77, hwu64; cross-lingual: xsid (en -> it), xsid-it, "
+        "mtod (en -> es), "
+        "mtod-1per, mtod-3per, mtod-5per (en + that share of the Spanish training split), "
+        "mtod-es; or the path of a plain .csv/.jsonl file or folder "
         "(text,intent; `oos` = out of scope)",
     )
     parser.add_argument(
@@ -90,6 +93,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="reuse sentence embeddings across runs (experiments only: the training time is then "
         "not the real one; latency is always measured without the cache)",
+    )
+    parser.add_argument(
+        "--e5-reference",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also train and score a logistic regression on the e5 vectors alone, the reference "
+        "of what the embedding allows (default: on for the cross-lingual datasets)",
+    )
+    parser.add_argument(
+        "--e5-reference-c", type=float, default=10.0, help="that regression's C (not tuned)"
     )
     parser.add_argument("--note", default="", help="a word on the run, written with its row")
     parser.add_argument(
