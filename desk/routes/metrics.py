@@ -100,6 +100,11 @@ async def _finished(request: Request, resp: BaseHTTPResponse) -> None:
     metrics: DeskMetrics | None = getattr(request.app.ctx, "metrics", None)
     if metrics is not None:
         metrics.observe(request, resp)
+    started = getattr(request.ctx, "metrics_started", None)
+    if started is not None:
+        # The server's own time (W3C Server-Timing): what `afterhours bench desk` reports, and
+        # what a browser's developer tools show beside the network time.
+        resp.headers["Server-Timing"] = f"app;dur={1000 * (time.perf_counter() - started):.1f}"
 
 
 def install(app: Sanic) -> None:

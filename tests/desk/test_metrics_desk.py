@@ -115,3 +115,11 @@ def test_the_desk_process_serves_metrics(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_every_answer_says_the_servers_own_time(server: ThreadedServer) -> None:
+    """W3C Server-Timing: what `afterhours bench desk` reports as the server side."""
+    for path in ("/login", "/queue", "/nope"):
+        answer = requests.get(server.url + path, timeout=5)
+        name, duration = answer.headers["Server-Timing"].split(";dur=")
+        assert name == "app" and 0 <= float(duration) < 5000
