@@ -291,9 +291,11 @@ class IncidentReport(Base):
 
     id: Mapped[int] = Column(Integer, primary_key=True, autoincrement=True)
     conversation_id: Mapped[str] = Column(String(255), nullable=False, index=True)
+    customer: Mapped[str] = Column(String(255), nullable=False)
     kind: Mapped[str] = Column(String(32), nullable=False)
     area: Mapped[str | None] = Column(String(64), nullable=True)
     channel: Mapped[str] = Column(String(32), nullable=False)
+    public: Mapped[bool] = Column(Boolean, nullable=False, default=False)
     language: Mapped[str] = Column(String(16), nullable=False)
     text: Mapped[str] = Column(Text, nullable=False)
     at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
