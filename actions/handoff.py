@@ -275,7 +275,11 @@ class ActionHandoff(Action):
             else:
                 dispatcher.utter_message(text=text)
 
+        from actions.incident import link_handoff  # here: actions.incident imports this module
+
         triage.update(ticket=ticket.id, reply_eta=eta.isoformat(), reasons=list(ticket.reasons))
+        # An outage report that also needs a person: its ticket is linked to the incident.
+        triage["incident"] = link_handoff(tracker, triage, ticket.id)
         return [SlotSet("handoff_ticket", ticket.id), SlotSet("triage", triage)]
 
 

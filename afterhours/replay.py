@@ -110,6 +110,7 @@ class ReplayResult:
     replies: list[dict[str, Any]] = field(default_factory=list)
     ticket: int | None = None
     reply_eta: str | None = None
+    incident: str | None = None
     error: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -123,6 +124,7 @@ class ReplayResult:
             "replies": self.replies,
             "ticket": self.ticket,
             "reply_eta": self.reply_eta,
+            "incident": self.incident,
         }
         if self.error is not None:
             value["error"] = self.error
@@ -208,6 +210,8 @@ class Replayer:
             replies=[{"public": r.public, "text": r.text} for r in output.replies],
             ticket=triage.get("ticket") if decision == "handoff" else None,
             reply_eta=triage.get("reply_eta") if decision == "handoff" else None,
+            # The open incident the message was linked to (actions/incident.py), or None.
+            incident=triage.get("incident") if decision in ("answer", "handoff") else None,
         )
 
 

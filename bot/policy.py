@@ -35,12 +35,15 @@ from bot.csat import CSAT_ACTION, CSAT_SLOT, open_question, rating_of
 from bot.settings import load_brand
 from bot.triage import ANSWER, HANDOFF, IntentRules, Signals, Thresholds, Triage, decide
 from handoff.clock import parse_iso
+from handoff.incidents import KINDS as INCIDENT_TOPICS
 
 logger = logging.getLogger(__name__)
 
 HANDOFF_ACTION = "action_handoff"
 APPEND_ACTION = "action_append_to_ticket"
 OWN_ACTIONS = (HANDOFF_ACTION, APPEND_ACTION)
+#: Runs instead of the FAQ answer for an outage report (actions/incident.py).
+INCIDENT_ACTION = "action_incident"
 RULE_ACTIONS_FILE = "rule_actions.json"
 
 
@@ -212,6 +215,14 @@ class TriagePolicy(Policy):
             return f"utter_{triage.topic}"
         return ACTION_LISTEN_NAME
 
+    def _after_incident(self, domain: Domain, triage_slot: Any) -> PolicyPrediction:
+        """After action_incident: listen when it linked the report, else answer the FAQ."""
+        value = triage_slot if isinstance(triage_slot, dict) else {}
+        if value.get("incident") or value.get("decision") != ANSWER:
+            return self._predict(domain, ACTION_LISTEN_NAME, [])
+        retrieval = f"utter_{self.intent_rules.retrieval_intent}"
+        return self._predict(domain, retrieval, [])
+
     def _predict(self, domain: Domain, action: str, events: list[Any]) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
         probabilities[domain.index_for_action(action)] = 1.0
@@ -229,6 +240,8 @@ class TriagePolicy(Policy):
         if tracker.latest_action_name in OWN_ACTIONS:
             return self._predict(domain, ACTION_LISTEN_NAME, [])
         triage_slot = tracker.get_slot("triage")
+        if tracker.latest_action_name == INCIDENT_ACTION:
+            return self._after_incident(domain, triage_slot)
         if (
             (tracker.latest_action_name or "").startswith("utter_")
             and isinstance(triage_slot, dict)
@@ -293,6 +306,15 @@ class TriagePolicy(Policy):
             ),
         ]
         action = self._action_for(triage, signals.intent)
+        if (
+            triage.decision == ANSWER
+            and triage.topic in INCIDENT_TOPICS
+            and brand.incidents.enabled
+            and INCIDENT_ACTION in domain.action_names_or_texts
+        ):
+            # An outage report: linked to an open incident, or counted towards one; the FAQ
+            # answer follows when there is none (_after_incident).
+            return self._predict(domain, INCIDENT_ACTION, events)
         if self.rule_actions.get(signals.intent or "nlu_fallback") == action:
             return self._prediction(self._default_predictions(domain), events=events)
         if action not in domain.action_names_or_texts:

@@ -69,6 +69,7 @@ def test_replay_reports_bad_lines_and_goes_on(trained_model: Path, tmp_path: Pat
         "replies",
         "ticket",
         "reply_eta",
+        "incident",
     }
 
 

@@ -198,6 +198,7 @@ def test_result_without_error_has_no_error_key() -> None:
         "replies": [{"public": False, "text": "Olá"}],
         "ticket": 3,
         "reply_eta": "2026-11-28T10:00:00+00:00",
+        "incident": None,
     }
 
 
@@ -212,6 +213,7 @@ def test_result_with_error() -> None:
         "replies": [],
         "ticket": None,
         "reply_eta": None,
+        "incident": None,
         "error": "line 4: missing field `at`",
     }
     assert json.loads(json.dumps(value)) == value
@@ -228,7 +230,15 @@ def test_result_keys_follow_the_contract() -> None:
         "replies",
         "ticket",
         "reply_eta",
+        "incident",
     ]
+
+
+def test_incident_field_is_the_linked_incident_id() -> None:
+    value = ReplayResult(
+        id="n2", decision="answer", topic="incident", language="es", incident="INC-3"
+    ).as_json()
+    assert value["incident"] == "INC-3" and value["topic"] == "incident"
 
 
 # -- triage_of_turn ----------------------------------------------------------------------------
