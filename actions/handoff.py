@@ -279,7 +279,9 @@ class ActionHandoff(Action):
 
         triage.update(ticket=ticket.id, reply_eta=eta.isoformat(), reasons=list(ticket.reasons))
         # An outage report that also needs a person: its ticket is linked to the incident.
-        triage["incident"] = link_handoff(tracker, triage, ticket.id)
+        incident = link_handoff(tracker, triage, ticket.id)
+        if incident:
+            triage["incident"] = incident
         return [SlotSet("handoff_ticket", ticket.id), SlotSet("triage", triage)]
 
 

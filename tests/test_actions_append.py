@@ -282,7 +282,12 @@ def test_every_custom_action_returns_an_event_when_it_succeeds(
 
     listed = yaml.safe_load((REPO / "domain.yml").read_text(encoding="utf-8"))["actions"]
     custom = {name for name in listed if not name.startswith("utter_")}
-    assert custom == {"action_handoff", "action_append_to_ticket", "action_record_csat"}
+    assert custom == {
+        "action_handoff",
+        "action_append_to_ticket",
+        "action_record_csat",
+        "action_incident",  # returns the triage slot always (tests/test_actions_incident.py)
+    }
     handed, _ = run(
         ActionHandoff(),
         make_tracker(text="hi", at=FRIDAY_NIGHT, triage=handoff_triage(FRIDAY_NIGHT, ["complex"])),
