@@ -54,7 +54,7 @@ def answer_triage(at: Any, topic: str = "faq/internet_down", language: str = "en
 
 def report(
     n: int,
-    domain: dict[str, Any],
+    responses: dict[str, Any],
     minutes: int = 0,
     text: str = "no internet",
     **kw: Any,  # noqa: F811
@@ -63,7 +63,7 @@ def report(
     tracker = make_tracker(
         text=text, at=at, triage=answer_triage(at, **kw), channel="sms", sender=f"+35191{n:07d}"
     )
-    return run(ActionIncident(), tracker, domain)
+    return run(ActionIncident(), tracker, responses)
 
 
 def test_below_the_threshold_the_faq_answers(
