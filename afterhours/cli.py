@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     from desk.report_cli import add_report_command  # `report`: the supervisors' report
 
     add_report_command(commands)
+    from afterhours.privacy_cli import add_privacy_command  # `privacy`: export, erase, purge
+
+    add_privacy_command(commands)
     return parser
 
 
