@@ -1,4 +1,4 @@
-"""When the queue's timed work runs: the digest at each desk opening and the promise watch.
+"""When the queue's timed work runs: the digest at each opening, the promise watch, the purge.
 
 What they say and where it goes (log, desk, team chat) is :mod:`desk.digest`'s.
 """
@@ -13,6 +13,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from desk.digest import post_digest, remind_overdue
+from desk.retention import purge_product
 from handoff.calendar import BusinessCalendar
 from handoff.clock import utc_now
 from handoff.queue import HandoffQueue
@@ -36,6 +37,8 @@ def _guarded(job: Callable[..., Any], what: str) -> Callable[[HandoffQueue], Non
 morning_digest = _guarded(post_digest, "the morning digest")
 #: The promise watch (a warning in the log, a reminder per overdue case).
 watch_promises = _guarded(remind_overdue, "the promise watch")
+#: The retention purge (brand.yml `retention:`; one log line with the counts).
+purge_retention = _guarded(lambda queue: purge_product(queue.engine), "the retention purge")
 
 
 def schedule_next_opening(
@@ -67,6 +70,7 @@ def start_scheduler(calendar: BusinessCalendar, queue: HandoffQueue) -> Backgrou
     """Starts the scheduler with the queue's jobs."""
     scheduler = BackgroundScheduler(timezone=calendar.timezone)
     scheduler.add_job(watch_promises, "interval", minutes=5, args=[queue], id="watch_promises")
+    scheduler.add_job(purge_retention, "interval", days=1, args=[queue], id="purge_retention")
     scheduler.start()
     schedule_next_opening(scheduler, calendar, queue)
     return scheduler

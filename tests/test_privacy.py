@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -275,3 +276,28 @@ def test_the_commands(tmp_path: Path, now: dt.datetime, capsys: pytest.CaptureFi
     assert "would remove 0 rows" in capsys.readouterr().out
     assert cli.main(["privacy", "export", "--customer", "nonsense", *where]) == 2
     assert EMAIL not in capsys.readouterr().err
+
+
+def test_the_daily_job_purges_and_logs_counts_only(
+    tmp_path: Path,
+    now: dt.datetime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from afterhours.scheduler import purge_retention
+    from handoff.queue import HandoffQueue
+
+    tracker = tmp_path / "trackers.db"
+    endpoints = endpoints_file(tmp_path, tracker)
+    db = f"sqlite:///{tmp_path / 'queue.db'}"
+    build(db, f"sqlite:///{tracker}", endpoints, now - dt.timedelta(days=100), KEY).stores.dispose()
+    monkeypatch.setenv("AFTERHOURS_ENDPOINTS", str(endpoints))
+    queue = HandoffQueue.from_url(db)
+    try:
+        with caplog.at_level(logging.INFO):
+            purge_retention(queue)
+    finally:
+        queue.dispose()
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "desk.retention"]
+    assert "queue.handoff_tickets=4" in line and "channels.channel_inbox=4" in line
+    assert not [n for n in NEEDLES if n.lower() in caplog.text.lower()]
