@@ -110,12 +110,15 @@ class ActionIncident(Action):
         brand = load_brand()
         triage = dict(tracker.get_slot("triage") or {})
         language = triage.get("language") or tracker.get_slot("language") or brand.default_language
-        topic = triage.get("topic")
+        # Answered: an outage FAQ. Handed off because the NLU could not tell which outage topic
+        # (TriagePolicy): linked only to an open incident; the handoff counts it otherwise.
+        answering = triage.get("decision") == "answer"
+        topic = triage.get("topic") if answering else triage.get("about")
         if topic not in KINDS:
             triage["incident"] = None
             return [SlotSet("triage", triage)]
         report = report_of(tracker, str(topic), language, brand)
-        incident, opened = store().note_report(report, rules_of(brand))
+        incident, opened = store().note_report(report, rules_of(brand), count=answering)
         if incident is None:
             triage["incident"] = None
             return [SlotSet("triage", triage)]
@@ -130,5 +133,7 @@ class ActionIncident(Action):
             next_update=time_phrase(next_update, locale),
         )
         dispatcher.utter_message(text=text or "")
-        triage.update(topic="incident", incident=incident.ref, faq_topic=topic)
+        triage.update(
+            decision="answer", reasons=[], topic="incident", incident=incident.ref, faq_topic=topic
+        )
         return [SlotSet("triage", triage)]

@@ -215,13 +215,32 @@ class TriagePolicy(Policy):
             return f"utter_{triage.topic}"
         return ACTION_LISTEN_NAME
 
+    def _outage_report(self, triage: Triage, intent: str | None) -> bool:
+        """Whether action_incident sees the message first.
+
+        An outage FAQ the bot would answer, or one handed off only because the NLU could not
+        tell which outage topic it is (linked then only if an incident is open).
+        """
+        if triage.decision == ANSWER:
+            return triage.topic in INCIDENT_TOPICS
+        return (
+            triage.decision == HANDOFF
+            and triage.reasons == ("complex",)
+            and intent == self.intent_rules.retrieval_intent
+            and triage.about in INCIDENT_TOPICS
+        )
+
     def _after_incident(self, domain: Domain, triage_slot: Any) -> PolicyPrediction:
-        """After action_incident: listen when it linked the report, else answer the FAQ."""
+        """After action_incident: listen when it linked the report, else answer or hand off."""
         value = triage_slot if isinstance(triage_slot, dict) else {}
-        if value.get("incident") or value.get("decision") != ANSWER:
+        if value.get("incident"):
             return self._predict(domain, ACTION_LISTEN_NAME, [])
-        retrieval = f"utter_{self.intent_rules.retrieval_intent}"
-        return self._predict(domain, retrieval, [])
+        if value.get("decision") == HANDOFF:
+            return self._predict(domain, HANDOFF_ACTION, [])
+        if value.get("decision") == ANSWER:
+            retrieval = f"utter_{self.intent_rules.retrieval_intent}"
+            return self._predict(domain, retrieval, [])
+        return self._predict(domain, ACTION_LISTEN_NAME, [])
 
     def _predict(self, domain: Domain, action: str, events: list[Any]) -> PolicyPrediction:
         probabilities = self._default_predictions(domain)
@@ -307,13 +326,12 @@ class TriagePolicy(Policy):
         ]
         action = self._action_for(triage, signals.intent)
         if (
-            triage.decision == ANSWER
-            and triage.topic in INCIDENT_TOPICS
-            and brand.incidents.enabled
+            brand.incidents.enabled
             and INCIDENT_ACTION in domain.action_names_or_texts
+            and self._outage_report(triage, signals.intent)
         ):
             # An outage report: linked to an open incident, or counted towards one; the FAQ
-            # answer follows when there is none (_after_incident).
+            # answer (or the handoff) follows when there is none (_after_incident).
             return self._predict(domain, INCIDENT_ACTION, events)
         if self.rule_actions.get(signals.intent or "nlu_fallback") == action:
             return self._prediction(self._default_predictions(domain), events=events)

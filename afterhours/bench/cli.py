@@ -21,6 +21,10 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
         "afterhours.bench.desk",
         "the desk's queue page with 10,000 tickets; claims by 20 agents",
     ),
+    "incident": (
+        "afterhours.bench.incident",
+        "an outage night: one incident, every customer told once",
+    ),
 }
 
 
