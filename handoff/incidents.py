@@ -14,13 +14,15 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from handoff.base import QueueBase, as_utc
+from handoff.base import as_utc
+from handoff.incident_notices import Notice, NoticeQueue, serialise
 from handoff.models import (
     Incident,
     IncidentLink,
@@ -30,6 +32,7 @@ from handoff.models import (
     Ticket,
     TranscriptEntry,
 )
+from handoff.transcript import customer_label
 
 __all__ = [
     "GENERAL",
@@ -39,6 +42,7 @@ __all__ = [
     "Notice",
     "Report",
     "Rules",
+    "Summary",
     "area_in",
     "compatible",
 ]
@@ -53,12 +57,25 @@ KINDS: Mapping[str, str] = {
 GENERAL = "outage"
 #: How many customer messages the parent case keeps as its sample.
 SAMPLE_SIZE = 20
-#: The Postgres advisory lock that serialises detection (two servers must not open two).
-_DETECTION_LOCK = 0x1AC1DE
 
 
 class IncidentNotFound(LookupError):
     """No incident has that id."""
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What the parent case shows (customers masked as the desk masks them)."""
+
+    incident: Incident
+    customers: int
+    handed_off: int
+    areas: dict[str, int]
+    channels: dict[str, int]
+    languages: dict[str, int]
+    sample: list[tuple[dt.datetime, str, str]]
+    linked: list[tuple[str, str, int | None]]
+    notices: dict[str, int]
 
 
 @dataclass(frozen=True)
@@ -85,22 +102,6 @@ class Report:
     text: str  # masked: personal data replaced by labels
     at: dt.datetime
     message_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One post to send to one customer (claimed: ``delivery_id`` names the attempt)."""
-
-    id: int
-    incident_id: int
-    conversation_id: str
-    customer: str
-    channel: str
-    public: bool
-    language: str
-    kind: str
-    texts: dict[str, str] = field(default_factory=dict)
-    delivery_id: str | None = None
 
 
 def _plain(value: str) -> str:
@@ -134,7 +135,7 @@ def _area_matches(incident_area: str | None, report_area: str | None) -> bool:
     return incident_area is None or report_area is None or incident_area == report_area
 
 
-class IncidentStore(QueueBase):
+class IncidentStore(NoticeQueue):
     """The incidents on the queue's database (see module docstring)."""
 
     # -- the bot's side ----------------------------------------------------------------------
@@ -169,7 +170,7 @@ class IncidentStore(QueueBase):
         """
         at = as_utc(report.at, "report.at")
         with self._transaction() as session:
-            self._serialise(session)
+            serialise(session)
             incident = self._matching(session, report.kind, report.area)
             opened = False
             if incident is None and count and rules.enabled:
@@ -194,14 +195,6 @@ class IncidentStore(QueueBase):
                 self._link(session, incident, report, at)
                 session.flush()
             return incident, opened
-
-    @staticmethod
-    def _serialise(session: Session) -> None:
-        """Takes the database's write lock first, so two servers cannot both open an incident."""
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(text(f"SELECT pg_advisory_xact_lock({_DETECTION_LOCK})"))
-        else:  # SQLite: a write as the first statement takes the database's write lock
-            session.execute(update(Incident).where(Incident.id == -1).values(kind="none"))
 
     def _detect(
         self, session: Session, report: Report, rules: Rules, at: dt.datetime
@@ -362,7 +355,7 @@ class IncidentStore(QueueBase):
         """A supervisor declares an incident (no reports needed)."""
         when = as_utc(at, "at")
         with self._transaction() as session:
-            self._serialise(session)
+            serialise(session)
             return self._open(session, kind, area, by, when, update_every, language)
 
     def incident(self, incident_id: int) -> Incident | None:
@@ -423,7 +416,7 @@ class IncidentStore(QueueBase):
             raise ValueError("an update needs a message")
         when = as_utc(at, "at")
         with self._transaction() as session:
-            self._serialise(session)
+            serialise(session)
             incident = session.get(Incident, incident_id)
             if incident is None:
                 raise IncidentNotFound(incident_id)
@@ -474,104 +467,55 @@ class IncidentStore(QueueBase):
             session.expunge(row)
             return row
 
-    # -- notices: claimed before sending, marked after ---------------------------------------
+    def summary(self, incident_id: int) -> Summary:
+        """The parent case's figures: count, areas, channels, reports' times, sample, customers.
 
-    def claim_notices(
-        self, channel: str, limit: int, delivery_ids: Sequence[str], now: dt.datetime
-    ) -> list[Notice]:
-        """Claims up to ``limit`` pending notices of ``channel`` (each gets a delivery id).
-
-        A claimed notice is ``sending`` until :meth:`finish_notice`; after a crash the sender
-        settles it from its delivery record (:meth:`stale_notices`), never sends it blind again.
+        Raises:
+            IncidentNotFound: No such incident.
         """
-        when = as_utc(now, "now")
-        claimed: list[Notice] = []
         with self._transaction() as session:
-            self._serialise(session)
-            rows = session.scalars(
-                select(IncidentNotice)
-                .where(IncidentNotice.state == "pending", IncidentNotice.channel == channel)
-                .order_by(IncidentNotice.id)
-                .limit(min(limit, len(delivery_ids)))
+            incident = session.get(Incident, incident_id)
+            if incident is None:
+                raise IncidentNotFound(incident_id)
+            links = session.scalars(
+                select(IncidentLink)
+                .where(IncidentLink.incident_id == incident_id)
+                .order_by(IncidentLink.linked_at, IncidentLink.id)
             ).all()
-            for row, delivery_id in zip(rows, delivery_ids, strict=False):
-                row.state, row.delivery_id, row.claimed_at = "sending", delivery_id, when
-                claimed.append(self._notice(session, row))
-        return claimed
+            reports = session.scalars(
+                select(IncidentReport).where(IncidentReport.incident_id == incident_id)
+            ).all()
+            sample = session.scalars(
+                select(TranscriptEntry)
+                .where(TranscriptEntry.ticket_id == (incident.ticket_id or -1))
+                .order_by(TranscriptEntry.position)
+            ).all()
+            areas = Counter(r.area for r in reports if r.area)
+            if incident.area:
+                areas[incident.area] += 0
+            return Summary(
+                incident=incident,
+                customers=len(links),
+                handed_off=sum(1 for link in links if link.ticket_id is not None),
+                areas=dict(areas.most_common()),
+                channels=dict(Counter(link.channel for link in links).most_common()),
+                languages=dict(Counter(link.language for link in links).most_common()),
+                sample=[(e.at, str(e.meta.get("channel", "")), e.masked_text) for e in sample],
+                linked=[
+                    (customer_label(link.channel, link.customer), link.channel, link.ticket_id)
+                    for link in links
+                ],
+                notices=self._counts(session, incident_id),
+            )
 
     @staticmethod
-    def _notice(session: Session, row: IncidentNotice) -> Notice:
-        link = session.scalars(
-            select(IncidentLink).where(
-                IncidentLink.incident_id == row.incident_id,
-                IncidentLink.conversation_id == row.conversation_id,
-            )
-        ).one()
-        post = session.scalars(
-            select(IncidentPost).where(
-                IncidentPost.incident_id == row.incident_id,
-                IncidentPost.sequence == row.sequence,
-            )
-        ).one()
-        return Notice(
-            id=row.id,
-            incident_id=row.incident_id,
-            conversation_id=row.conversation_id,
-            customer=link.customer,
-            channel=row.channel,
-            public=link.public,
-            language=link.language,
-            kind=row.kind,
-            texts=dict(post.texts or {}),
-            delivery_id=row.delivery_id,
+    def _counts(session: Session, incident_id: int) -> dict[str, int]:
+        query = (
+            select(IncidentNotice.state, func.count())
+            .where(IncidentNotice.incident_id == incident_id)
+            .group_by(IncidentNotice.state)
         )
-
-    def stale_notices(self, older_than: dt.datetime) -> list[Notice]:
-        """Notices claimed before ``older_than`` and never marked (their sender stopped)."""
-        with self._transaction() as session:
-            rows = session.scalars(
-                select(IncidentNotice).where(
-                    IncidentNotice.state == "sending",
-                    IncidentNotice.claimed_at < as_utc(older_than, "older_than"),
-                )
-            ).all()
-            return [self._notice(session, row) for row in rows]
-
-    def finish_notice(
-        self, notice_id: int, state: str, at: dt.datetime, reason: str | None = None
-    ) -> None:
-        """Marks a claimed notice ``sent``, ``failed``, ``skipped`` or ``pending`` (to retry)."""
-        if state not in ("sent", "failed", "skipped", "pending"):
-            raise ValueError(f"not a final state: {state!r}")
-        when = as_utc(at, "at")
-        with self._transaction() as session:
-            session.execute(
-                update(IncidentNotice)
-                .where(IncidentNotice.id == notice_id, IncidentNotice.state == "sending")
-                .values(
-                    state=state,
-                    sent_at=when if state == "sent" else None,
-                    reason=reason,
-                    delivery_id=IncidentNotice.delivery_id if state != "pending" else None,
-                )
-            )
-
-    def notice_counts(self, incident_id: int | None = None) -> dict[str, int]:
-        """How many notices are in each state (of one incident, or all)."""
-        query = select(IncidentNotice.state, func.count()).group_by(IncidentNotice.state)
-        if incident_id is not None:
-            query = query.where(IncidentNotice.incident_id == incident_id)
-        with self._transaction() as session:
-            return {state: int(n) for state, n in session.execute(query).all()}
-
-    def notices(self, incident_id: int) -> list[IncidentNotice]:
-        """Every notice of an incident."""
-        with self._transaction() as session:
-            return list(
-                session.scalars(
-                    select(IncidentNotice).where(IncidentNotice.incident_id == incident_id)
-                ).all()
-            )
+        return {state: int(n) for state, n in session.execute(query).all()}
 
     def first_update_at(self, incident_id: int) -> dt.datetime | None:
         """When the first update (or the resolution) was posted, or None."""
