@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     from desk.report_cli import add_report_command  # `report`: the supervisors' report
 
     add_report_command(commands)
+    from desk.incident_cli import add_incident_commands  # `incident`: outages (README "Incidents")
+
+    add_incident_commands(commands)
     from afterhours.privacy_cli import add_privacy_command  # `privacy`: export, erase, purge
 
     add_privacy_command(commands)
@@ -246,6 +249,7 @@ _DATABASE_COMMANDS = {
     "export-training": True,
     "replay": False,
     "demo": True,
+    "incident": True,
 }
 
 
