@@ -10,7 +10,9 @@
 - ``channel_opt_out_hashes``: the opt-outs of erased customers, as keyed hashes of their numbers
   only (see :mod:`desk.privacy`), still honoured by the SMS connector;
 - ``channel_deliveries``: what became of each agent's answer the desk sent (see
-  :mod:`bot.channels.deliveries`).
+  :mod:`bot.channels.deliveries`);
+- ``channel_private_links``: the start tokens that let a customer leave a Telegram group for a
+  private chat in the same conversation (see :mod:`bot.channels.private_links`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "channel_inbox",
     "channel_opt_out_hashes",
     "channel_opt_outs",
+    "channel_private_links",
     "channel_replies",
     "channel_workers",
     "metadata",
@@ -136,3 +139,22 @@ channel_deliveries = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
     CheckConstraint("state IN ('delivered', 'failed', 'queued')", name="state"),
 )
+
+channel_private_links = Table(
+    "channel_private_links",
+    metadata,
+    # Random, URL-safe, single use (a Telegram start parameter: at most 64 characters).
+    Column("token", String(64), primary_key=True),
+    Column("channel", String(32), nullable=False),
+    # The conversation the private chat joins, and its ticket when one was open.
+    Column("conversation_id", String(255), nullable=False),
+    Column("ticket_id", Integer, nullable=True),
+    # The private line that could not be delivered: sent when the chat opens.
+    Column("pending", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    # The private chat that took the token, and when.
+    Column("used_by", String(64), nullable=True),
+    Column("used_at", DateTime(timezone=True), nullable=True),
+)
+Index("ix_channel_private_links_used_by", channel_private_links.c.used_by)
