@@ -22,6 +22,7 @@ from sanic.response import BaseHTTPResponse
 
 from desk.inputs import install
 from desk.routes import audit, auth, canned, cases, metrics, queue, reports, resolved, training
+from desk.routes import privacy as privacy_routes  # a customer's data (supervisors)
 from desk.routes.deps import COOKIE, LOGIN_COOKIE
 from desk.services import Desk
 from handoff.models import Ticket
@@ -50,6 +51,7 @@ BLUEPRINTS = (
     audit.bp,
     training.bp,
     reports.bp,
+    privacy_routes.bp,
 )
 _app_names = itertools.count(1)
 
