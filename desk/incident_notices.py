@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -94,8 +95,11 @@ def read_message_file(path: Path) -> dict[str, str]:
         parsed = yaml.safe_load(raw)
     except yaml.YAMLError:
         parsed = None
-    if isinstance(parsed, dict):
-        if not all(isinstance(k, str) and isinstance(v, str) for k, v in parsed.items()):
+    # A mapping only when every key is a language code: "Fixed: a cut cable." is plain text.
+    if isinstance(parsed, dict) and all(
+        isinstance(k, str) and re.fullmatch(r"[a-z]{2}|\*", k) for k in parsed
+    ):
+        if not all(isinstance(v, str) and v.strip() for v in parsed.values()):
             raise ValueError(f"{path}: map each language (en, pt, ...) to its text")
         return {k: v.strip() for k, v in parsed.items()}
     return {"*": raw}
