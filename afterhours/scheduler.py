@@ -66,10 +66,44 @@ def schedule_next_opening(
     return opening
 
 
+_senders: dict[int, Any] = {}
+
+
+def send_incident_notices(queue: HandoffQueue) -> None:
+    """Sends what the incidents' notices' buckets allow now (desk/incident_notices.py).
+
+    One sender per queue, kept between runs (its per-channel buckets); a claim left by a run
+    that died is settled by the next from its delivery record.
+    """
+    from bot.settings import load_brand
+    from desk.incident_notices import NoticeSender
+    from desk.rasa import RasaClient
+    from handoff.incidents import IncidentStore
+
+    sender = _senders.get(id(queue))
+    if sender is None:
+        store = IncidentStore(queue.engine)
+        sender = _senders[id(queue)] = NoticeSender(store, RasaClient.from_env(), load_brand())
+    sender.run_once()
+
+
+#: The incidents' updates to linked customers, every few seconds.
+incident_notices = _guarded(send_incident_notices, "the incident notices")
+
+
 def start_scheduler(calendar: BusinessCalendar, queue: HandoffQueue) -> BackgroundScheduler:
     """Starts the scheduler with the queue's jobs."""
     scheduler = BackgroundScheduler(timezone=calendar.timezone)
     scheduler.add_job(watch_promises, "interval", minutes=5, args=[queue], id="watch_promises")
+    scheduler.add_job(
+        incident_notices,
+        "interval",
+        seconds=5,
+        args=[queue],
+        id="incident_notices",
+        max_instances=1,
+        coalesce=True,
+    )
     scheduler.add_job(purge_retention, "interval", days=1, args=[queue], id="purge_retention")
     scheduler.start()
     schedule_next_opening(scheduler, calendar, queue)

@@ -142,3 +142,16 @@ def test_message_files(tmp_path) -> None:  # type: ignore[no-untyped-def]
         read_message_file(tmp_path / "empty.txt")
     texts = IncidentTexts()
     assert texts.text("utter_incident_resolved", "pt", message="").startswith("Boas notícias")
+
+
+def test_the_scheduler_job_sends_them(
+    desk: Desk, fake_rasa: FakeRasa, store: IncidentStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from afterhours import scheduler
+
+    monkeypatch.setenv("AFTERHOURS_RASA_URL", fake_rasa.url)
+    monkeypatch.setattr(scheduler, "_senders", {})
+    number = linked_incident(store)
+    store.post(number, "resolved", {}, "sofia", T0, EVERY)
+    scheduler.incident_notices(desk.queue)
+    assert sum(bot_messages(fake_rasa).values()) == 5
