@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.responses import ResponseBook, day_phrase, time_phrase
-from bot.render.received import as_received
+from bot.render.received import IF_NO_DM_KEY, MOVE_DM, MOVE_KEY, MOVE_PUBLIC, as_received
 from bot.settings import WEEKDAYS, Brand, database_url, load_brand
 from handoff.bot_side import BotQueue
 from handoff.clock import parse_iso
@@ -124,6 +125,10 @@ def transcript_from(tracker: Tracker) -> list[Entry]:
                     | _understood(parse),
                 )
             )
+        elif metadata.get(MOVE_KEY) and context.get("channel") in RENDERING_CHANNELS:
+            # A move to private: its output recorded on the ticket what really went out (the
+            # tracker holds the wording before the output chose it).
+            continue
         else:
             visibility = metadata.get("visibility")
             # An agent's answer sent from the desk (source: desk) stays the agent's in a later
@@ -228,20 +233,34 @@ class ActionHandoff(Action):
         topic = triage.get("suggested_topic")
 
         promise = promise_text(book, brand, reasons[0], language, locale, at, eta, in_hours)
-        replies: list[tuple[str, str | None]] = []
+        # (text, visibility, extra metadata of the bot message)
+        replies: list[tuple[str, str | None, dict[str, Any]]] = []
         if public and triage.get("move_to_private"):
             has_data = bool(tracker.latest_message.get("personal_data") or [])
             public_reply = "utter_public_data_warning" if has_data else "utter_move_to_dm"
-            replies.append((book.text(public_reply, language) or "", PUBLIC))
             opening = book.text("utter_dm_followup_private", language) or ""
-            replies.append((f"{opening} {promise}".strip(), PRIVATE))
+            # The private line first: the public reply's wording depends on whether it went out
+            # (the output chooses, see bot.channels.output); "{link}" is filled in there.
+            replies.append((f"{opening} {promise}".strip(), PRIVATE, {MOVE_KEY: MOVE_DM}))
+            replies.append(
+                (
+                    book.text(public_reply, language) or "",
+                    PUBLIC,
+                    {
+                        MOVE_KEY: MOVE_PUBLIC,
+                        IF_NO_DM_KEY: book.text(f"{public_reply}_link", language) or "",
+                    },
+                )
+            )
         else:
-            replies.append((promise, None))
+            replies.append((promise, None, {}))
 
         # The ticket's transcript is the tracker's conversation plus what the bot says now, both
-        # as the customer receives them (rendered for the channel).
+        # as the customer receives them (rendered for the channel). A connector records a move to
+        # private's lines itself, once it knows what went out.
         channel = str(metadata.get("channel") or tracker.get_latest_input_channel() or "rest")
         context = {"channel": channel, "public": public, "sender": metadata.get("sender")}
+        recorded_by_output = channel in RENDERING_CHANNELS
         transcript = transcript_from(tracker) + [
             Entry(
                 at=at,
@@ -250,7 +269,8 @@ class ActionHandoff(Action):
                 personal_data=[],
                 metadata={"visibility": visibility},
             )
-            for text, visibility in replies
+            for text, visibility, extra in replies
+            if not (extra and recorded_by_output)
             for sent in as_sent(text, visibility, context)
         ]
         ticket = queue().open_ticket(
@@ -269,11 +289,12 @@ class ActionHandoff(Action):
             created_at=at,
             transcript=transcript,
         )
-        for text, visibility in replies:
-            if visibility:
-                dispatcher.utter_message(text=text, visibility=visibility)
-            else:
-                dispatcher.utter_message(text=text)
+        for text, visibility, extra in replies:
+            marks = {"visibility": visibility} if visibility else {}
+            # The ticket id lets the output record a move to private on it.
+            dispatcher.utter_message(
+                text=text, **marks, **extra, **({"ticket": ticket.id} if extra else {})
+            )
 
         from actions.incident import link_handoff  # here: actions.incident imports this module
 
@@ -327,7 +348,8 @@ class ActionAppendToTicket(Action):
             # An earlier attempt at this message appended it, then its answer to Rasa was lost.
             logger.info("Message %s is already on ticket %s", message_id, ticket.id)
         else:
-            ticket = service.append(ticket.id, [entry], need=min(extra_need, ticket.need))
+            entries = _with_first_private_message(ticket, entry, dispatcher)
+            ticket = service.append(ticket.id, entries, need=min(extra_need, ticket.need))
         triage = dict(tracker.get_slot("triage") or {})
         triage.update(
             decision="handoff",
@@ -342,3 +364,40 @@ class ActionAppendToTicket(Action):
             followup=True,
         )
         return [SlotSet("triage", triage)]
+
+
+def _with_first_private_message(
+    ticket: Any, entry: Entry, dispatcher: CollectingDispatcher
+) -> list[Entry]:
+    """Marks a public case's first private message; sends the private line it never got.
+
+    When a public conversation moved to private and the customer writes privately for the first
+    time (an X DM through the link, a Telegram chat opened from a group), the line is marked
+    ``route: first_private_message`` for the desk. If the bot's private line was refused then
+    (the customer's DMs were closed), it goes now, by the way the customer just wrote.
+
+    Returns:
+        The lines to append: the customer's, then the bot's (as sent).
+    """
+    if not ticket.public or entry.metadata.get("public"):
+        return [entry]
+    lines = list(ticket.transcript)
+    if any(
+        line.author == "customer" and not (line.meta or {}).get("public", True) for line in lines
+    ):
+        return [entry]
+    entry = replace(entry, metadata={**entry.metadata, "route": "first_private_message"})
+    routes = {(line.meta or {}).get("route") for line in lines}
+    if "dm_delivered" in routes or "private_chat_opened" in routes:
+        return [entry]
+    missed = [
+        line.text
+        for line in lines
+        if (line.meta or {}).get("route") in ("dm_refused", "dm_unknown")
+    ]
+    for text in missed:
+        dispatcher.utter_message(text=text)
+    return [entry] + [
+        Entry(at=entry.at, author="bot", text=text, metadata={"visibility": "private"})
+        for text in missed
+    ]

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import ActionHandoff
 from actions.responses import ResponseBook, day_phrase, time_phrase
@@ -46,6 +47,27 @@ from tests.actions_support import (  # noqa: F401 - fixtures
 )
 
 pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
+
+PUBLIC_DATA_WARNING_LINK = (
+    "Please write to us privately here: {link} And consider deleting your post, as it shows "
+    "personal details."
+)
+_SAID_KEYS = {"text", "visibility", "response", "template", "buttons", "custom", "image"}
+
+
+def run_with_metadata(
+    action: Any, tracker: Any, domain: dict[str, Any]
+) -> tuple[list[Any], list[tuple[Any, Any]], list[dict[str, Any]]]:
+    """:func:`run`, plus the rest of each message's metadata (what the output reads)."""
+    dispatcher = CollectingDispatcher()
+    events = asyncio.run(action.run(dispatcher, tracker, domain))
+    said = [(m["text"], m.get("visibility")) for m in dispatcher.messages]
+    extra = [
+        {k: v for k, v in m.items() if k not in _SAID_KEYS and v not in (None, [], {})}
+        for m in dispatcher.messages
+    ]
+    return events, said, extra
+
 
 # The shared fixtures (tests/actions_support.py), under the names the tests ask for.
 domain = actions_support.domain
@@ -324,26 +346,30 @@ def test_public_post_with_personal_data_moves_to_dm(
         personal_data=[span],
     )
 
-    events, said = run(ActionHandoff(), tracker, domain)
+    events, said, said_metadata = run_with_metadata(ActionHandoff(), tracker, domain)
 
     assert events == [
         SlotSet("handoff_ticket", 1),
         SlotSet("triage", promised(triage, 1, "2026-11-28T10:00:00+00:00", ["private"])),
     ]
+    # The DM first; the public reply's wording is chosen by the X output from the DM's outcome.
     assert said == [
-        (PUBLIC_DATA_WARNING, "public"),
         (f"{DM_OPENING} {PRIVATE_PROMISE_SATURDAY}", "private"),
+        (PUBLIC_DATA_WARNING, "public"),
     ]
+    dm, post = said_metadata
+    assert dm == {"move_to_private": "dm", "ticket": 1}
+    assert post == {
+        "move_to_private": "public",
+        "ticket": 1,
+        "if_no_dm": PUBLIC_DATA_WARNING_LINK,
+    }
     ticket = queue.get(1)
     assert ticket is not None
     assert (ticket.channel, ticket.customer, ticket.public) == ("x", "@maria", True)
     assert ticket.conversation_id == "x:@maria"
-    assert transcript_of(queue, 1) == [
-        ("customer", text, [span]),
-        ("bot", f"@maria {PUBLIC_DATA_WARNING}", []),  # as posted: the X reply names the customer
-        ("bot", f"{DM_OPENING} {PRIVATE_PROMISE_SATURDAY}", []),
-    ]
-    assert [e.meta.get("visibility") for e in ticket.transcript[1:]] == ["public", "private"]
+    # The X output records the two lines once it knows what went out (tests/channels).
+    assert transcript_of(queue, 1) == [("customer", text, [span])]
     assert ticket.transcript[0].masked_text == "@AuroraCare you charged me twice!! IBAN [iban]"
 
 
@@ -366,8 +392,8 @@ def test_public_emotional_post_without_data_moves_to_dm(
     events, said = run(ActionHandoff(), tracker, domain)
 
     assert said == [
-        (MOVE_TO_DM, "public"),
         (f"{DM_OPENING} {EMOTIONAL_PROMISE_SATURDAY}", "private"),
+        (MOVE_TO_DM, "public"),
     ]
     assert events[0] == SlotSet("handoff_ticket", 1)
     ticket = queue.get(1)

@@ -4,6 +4,14 @@ Actions may mark a reply `visibility="public"` or `"private"` (a public X reply 
 conversation to DM, then the DM); anything unmarked goes where the customer wrote. Each connector
 subclasses :class:`ConnectorOutput` (rendering, plus the reply ledger that keeps a reply from being
 sent twice) and implements :meth:`deliver`; replay collects instead.
+
+A move to private is two messages tagged ``move_to_private`` by the handoff action: the private
+line first (``"dm"``), then the public reply (``"public"``), whose wording depends on what
+became of the private line. Rasa runs the action before anything is sent, so only the output
+knows: the public reply says "we've sent you a private message" only when the platform took the
+private line, and otherwise is the action's ``if_no_dm`` text with ``{link}`` replaced by the
+connector's :meth:`RenderingOutputChannel.private_link` (the brand's DM compose link on X, the
+bot's ``/start`` link on Telegram). See :mod:`bot.channels.private_links` for the ticket's record.
 """
 
 from __future__ import annotations
@@ -13,7 +21,7 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from rasa.core.channels.channel import OutputChannel
@@ -21,7 +29,7 @@ from rasa.core.channels.channel import OutputChannel
 from bot import metrics
 from bot.channels import deliveries
 from bot.channels.workers import ReplyLedger
-from bot.render.received import as_received
+from bot.render.received import IF_NO_DM_KEY, MOVE_DM, MOVE_KEY, MOVE_PUBLIC, as_received
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable
@@ -32,6 +40,29 @@ logger = logging.getLogger(__name__)
 
 #: Records sent replies right away: the shorter the wait, the fewer replies a crash repeats.
 _LEDGER_WRITER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reply-ledger")
+
+
+LINK_PLACEHOLDER = "{link}"
+#: What became of the private line: the platform took it, refused it, or an earlier attempt of
+#: this message handled it and its outcome is not known now (counted as not delivered).
+DELIVERED, REFUSED, UNKNOWN = "delivered", "refused", "unknown"
+
+
+@dataclass
+class MoveToPrivate:
+    """What one output sent of a move to private (for the ticket's record and the tests).
+
+    Attributes:
+        private: The private line's parts as rendered.
+        dm: ``delivered``, ``refused`` or ``unknown`` (None until the private line was tried).
+        public: The public reply's parts as sent (empty when none went out).
+        link: The private link the public reply carried, if any.
+    """
+
+    private: list[str] = field(default_factory=list)
+    dm: str | None = None
+    public: list[str] = field(default_factory=list)
+    link: str | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +88,7 @@ class RenderingOutputChannel(OutputChannel):
         self.channel = channel
         self.public = public
         self.handle = handle
+        self.move = MoveToPrivate()
 
     @classmethod
     def name(cls) -> str:
@@ -71,11 +103,65 @@ class RenderingOutputChannel(OutputChannel):
         return self.public
 
     async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        """Renders and delivers a text reply."""
-        for reply in render_reply(
+        """Renders and delivers a text reply (a move to private's public reply: see the module)."""
+        move = kwargs.get(MOVE_KEY)
+        if move == MOVE_PUBLIC:
+            chosen = await self._public_move_text(recipient_id, text, kwargs)
+            if chosen is None:
+                return
+            text = chosen
+        mark = self.delivery_mark()
+        replies = render_reply(
             self.channel, text, public=self.visibility(kwargs), handle=self.handle
-        ):
+        )
+        for reply in replies:
             await self.emit(recipient_id, reply)
+        if move == MOVE_DM:
+            self.move.private = [reply.text for reply in replies]
+            self.move.dm = self.outcome_since(mark)
+        elif move == MOVE_PUBLIC:
+            sent = self.outcome_since(mark) == DELIVERED
+            self.move.public = [reply.text for reply in replies] if sent else []
+            await self.moved(recipient_id, kwargs)
+
+    async def _public_move_text(
+        self, recipient_id: str, text: str, kwargs: dict[str, Any]
+    ) -> str | None:
+        """The public reply's wording: a DM is claimed only when one was delivered."""
+        if self.move.dm == DELIVERED:
+            return text
+        alternative = kwargs.get(IF_NO_DM_KEY)
+        link = await self.private_link(recipient_id, kwargs) if alternative else None
+        if not alternative or not link or LINK_PLACEHOLDER not in str(alternative):
+            # Never claim a private message that did not go out; nothing true to say instead.
+            logger.warning("%s: no private link; the public move reply was not sent", self.channel)
+            self.not_sent("no_conversation", "public reply: no private link to offer")
+            return None
+        self.move.link = link
+        return str(alternative).replace(LINK_PLACEHOLDER, link)
+
+    def delivery_mark(self) -> tuple[int, ...]:
+        """A mark of the delivery counters, for :meth:`outcome_since`."""
+        return ()
+
+    def outcome_since(self, mark: tuple[int, ...]) -> str:
+        """What became of the parts sent since ``mark``: here (collecting) all were delivered."""
+        return DELIVERED
+
+    def not_sent(self, reason: str, note: str) -> None:
+        """Notes a reply not sent (connectors keep it as a refusal)."""
+
+    async def private_link(self, recipient_id: str, kwargs: dict[str, Any]) -> str | None:
+        """A link that opens a private conversation with the brand (None: the channel has none).
+
+        Args:
+            recipient_id: The conversation.
+            kwargs: The public reply's metadata (``ticket``, ...).
+        """
+        return None
+
+    async def moved(self, recipient_id: str, kwargs: dict[str, Any]) -> None:
+        """Called once a move to private's public reply was handled (connectors record it)."""
 
     async def emit(self, recipient_id: str, reply: Reply) -> None:
         """Hands one rendered part on; connectors add their bookkeeping around ``deliver``."""
@@ -165,6 +251,36 @@ class ConnectorOutput(RenderingOutputChannel):
         """
         self.undelivered.append(note)
         self.refusals.append(reason)
+
+    def not_sent(self, reason: str, note: str) -> None:
+        """A reply the output chose not to send is kept like a refusal."""
+        self.refuse(reason, note)
+
+    def delivery_mark(self) -> tuple[int, ...]:
+        """The counters of sent, refused and skipped parts, for :meth:`outcome_since`."""
+        return (len(self.sent), len(self.refusals), self.skipped)
+
+    def outcome_since(self, mark: tuple[int, ...]) -> str:
+        """What became of the parts sent since ``mark``.
+
+        ``refused`` when one was refused; ``unknown`` when an earlier attempt of this message
+        handled one (skipped now); ``delivered`` when all went out.
+        """
+        sent, refused, skipped = mark
+        if len(self.refusals) > refused:
+            return REFUSED
+        if self.skipped > skipped or len(self.sent) == sent:
+            return UNKNOWN
+        return DELIVERED
+
+    async def moved(self, recipient_id: str, kwargs: dict[str, Any]) -> None:
+        """Records on the ticket where the conversation went (see :mod:`private_links`)."""
+        from bot.channels.private_links import record_move
+
+        ticket = kwargs.get("ticket")
+        if ticket is None or not str(ticket).isdigit():
+            return
+        await asyncio.to_thread(record_move, int(ticket), self.channel, self.move)
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Sends a bot message; one from the desk (``delivery_id``) has its outcome recorded.

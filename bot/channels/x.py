@@ -20,7 +20,10 @@ Our own posts are never handed to Rasa.
 
 Replies: a public reply is posted under the customer's post (``in_reply_to_tweet_id``), fitted to
 280 weighted characters with the @handle by the renderer; a reply marked private, and every reply
-to a DM, goes by DM (``POST /2/dm_conversations/with/:participant_id/messages``). A reply sent later
+to a DM, goes by DM (``POST /2/dm_conversations/with/:participant_id/messages``). A move to
+private sends the DM first; when X refuses it (the customer's DMs are closed to the brand), the
+public reply carries :data:`DM_COMPOSE_URL` instead of claiming a DM (``bot.channels.output``).
+A mention and a DM of one customer are one conversation, ``x:<username>``. A reply sent later
 through Rasa's HTTP API with ``output_channel=latest`` finds the customer's latest post or DM in
 the conversation's tracker and threads under it in the same way.
 """
@@ -115,6 +118,10 @@ OPTIONS = {
 STOP_POLL_GRACE_SECONDS = 5.0
 JOB_MENTIONS = "afterhours-x-mentions"
 JOB_DMS = "afterhours-x-dms"
+#: Opens a DM to the brand from a public reply (X counts any link as 23 characters). It works for
+#: a customer who does not follow the brand only when the brand's account accepts messages from
+#: everyone (Settings > Privacy and safety > Direct messages).
+DM_COMPOSE_URL = "https://x.com/messages/compose?recipient_id={user_id}"
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,10 @@ class XOutput(ConnectorOutput):
             self.public = self.destination.public
             self.handle = self.destination.handle
         await super().send_text_message(recipient_id, text, **kwargs)
+
+    async def private_link(self, recipient_id: str, kwargs: dict[str, Any]) -> str | None:
+        """X's DM compose link to the brand (the brand's DMs must be open to everyone)."""
+        return DM_COMPOSE_URL.format(user_id=self.connector.user_id)
 
     async def deliver(self, recipient_id: str, reply: Reply) -> None:
         """Posts a public reply under the customer's post, or sends a DM."""

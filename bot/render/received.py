@@ -12,7 +12,15 @@ from bot.render.base import render
 from bot.settings import load_brand
 from handoff.transcript import mask
 
-__all__ = ["as_received", "scrub_public"]
+__all__ = ["IF_NO_DM_KEY", "MOVE_DM", "MOVE_KEY", "MOVE_PUBLIC", "as_received", "scrub_public"]
+
+#: The metadata key the handoff action tags the two messages of a move to private with: the
+#: private line (``dm``), sent first, then the public reply (``public``), whose wording the output
+#: chooses from what became of the private line (``bot.channels.output``).
+MOVE_KEY = "move_to_private"
+MOVE_DM, MOVE_PUBLIC = "dm", "public"
+#: The public reply's wording when no private message was delivered; ``{link}`` is filled in.
+IF_NO_DM_KEY = "if_no_dm"
 
 
 def scrub_public(text: str) -> str:
