@@ -81,6 +81,16 @@ def _print_table(report: dict[str, Any]) -> None:
             else f"{report['csat']['average']:.2f} ({report['csat']['count']} answers)",
         ),
     ]
+    incidents = report.get("incidents") or {}
+    if incidents.get("count"):
+        rows.append(
+            (
+                "Incidents",
+                f"{incidents['count']} ({incidents['customers']} customers linked), "
+                "first update after median "
+                + _minutes(incidents["median_minutes_to_first_update"]),
+            )
+        )
     for label, value in rows:
         summary.add_row(label, value)
     console.print(summary)

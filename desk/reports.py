@@ -31,7 +31,7 @@ from sqlalchemy.engine import Engine
 from bot.turn_log import latest_message_at
 from handoff.calendar import BusinessCalendar
 from handoff.clock import parse_iso
-from handoff.reports import ticket_report
+from handoff.reports import incident_report, ticket_report
 
 __all__ = [
     "DAILY_COLUMNS",
@@ -336,7 +336,7 @@ def build_report(
     Returns:
         ``range``, ``turn_log``, ``messages``, ``containment``, ``handoffs``, ``ignored``,
         ``tickets``, ``first_response``, ``promises``, ``volume_by_hour``, ``agents``,
-        ``csat``, ``daily``.
+        ``csat``, ``incidents``, ``daily``.
     """
     from bot import turn_log
 
@@ -362,6 +362,8 @@ def build_report(
         "promises": desk["promises"],
         "agents": desk["agents"],
         "csat": desk["csat"],
+        # Outages many customers reported: their size and time to first update (README).
+        "incidents": incident_report(queue_engine, since, until),
         "daily": _daily(since, until, zone, turn_days, desk["hours"]),
     }
 

@@ -15,14 +15,24 @@ desk was open was promised no time (``reply_eta`` is its opening): it has no pro
 from __future__ import annotations
 
 import datetime as dt
+from statistics import median
 from typing import Any
 
 from sqlalchemy import Float, String, and_, case, cast, func, literal, null, or_, select, union_all
 from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from handoff.base import as_utc
-from handoff.models import OPEN_STATUSES, Csat, Ticket, TranscriptEntry
+from handoff.models import (
+    OPEN_STATUSES,
+    Csat,
+    Incident,
+    IncidentLink,
+    IncidentPost,
+    Ticket,
+    TranscriptEntry,
+)
 
 __all__ = ["hour_bucket", "seconds_between", "ticket_report"]
 
@@ -260,3 +270,75 @@ def _csat(scores: list[Any]) -> dict[str, Any]:
     count = sum(int(row.a) for row in scores)
     total = sum(float(row.b) * int(row.a) for row in scores if row.b is not None)
     return {"average": round(total / count, 2) if count else None, "count": count}
+
+
+def incident_report(engine: Engine, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
+    """The incidents opened between ``since`` and ``until``: their size and time to first update.
+
+    Returns:
+        ``count``, ``customers`` (linked, all incidents), ``median_minutes_to_first_update``
+        and ``list``: per incident its ``id`` (``INC-7``), ``kind``, ``area``, ``opened_at``
+        (UTC ISO), ``opened_by``, ``status``, ``customers``, ``handed_off``,
+        ``minutes_to_first_update`` and ``minutes_to_resolve`` (None until they happen).
+    """
+    start, end = as_utc(since, "since"), as_utc(until, "until")
+    with Session(engine) as session:
+        incidents = session.scalars(
+            select(Incident)
+            .where(Incident.opened_at >= start, Incident.opened_at < end)
+            .order_by(Incident.opened_at)
+        ).all()
+        ids = [i.id for i in incidents]
+        links = dict(
+            session.execute(
+                select(IncidentLink.incident_id, func.count())
+                .where(IncidentLink.incident_id.in_(ids))
+                .group_by(IncidentLink.incident_id)
+            ).all()
+        )
+        handed = dict(
+            session.execute(
+                select(IncidentLink.incident_id, func.count())
+                .where(IncidentLink.incident_id.in_(ids), IncidentLink.ticket_id.is_not(None))
+                .group_by(IncidentLink.incident_id)
+            ).all()
+        )
+        first = dict(
+            session.execute(
+                select(IncidentPost.incident_id, func.min(IncidentPost.posted_at))
+                .where(IncidentPost.incident_id.in_(ids))
+                .group_by(IncidentPost.incident_id)
+            ).all()
+        )
+    rows = []
+    for incident in incidents:
+        posted = first.get(incident.id)
+        posted = as_utc(posted, "posted") if isinstance(posted, dt.datetime) else None
+        rows.append(
+            {
+                "id": incident.ref,
+                "kind": incident.kind,
+                "area": incident.area,
+                "opened_at": incident.opened_at.isoformat(),
+                "opened_by": incident.opened_by,
+                "status": incident.status,
+                "customers": int(links.get(incident.id, 0)),
+                "handed_off": int(handed.get(incident.id, 0)),
+                "minutes_to_first_update": _span(incident.opened_at, posted),
+                "minutes_to_resolve": _span(incident.opened_at, incident.resolved_at),
+            }
+        )
+    waits = sorted(
+        r["minutes_to_first_update"] for r in rows if r["minutes_to_first_update"] is not None
+    )
+    return {
+        "count": len(rows),
+        "customers": sum(r["customers"] for r in rows),
+        "median_minutes_to_first_update": round(median(waits), 1) if waits else None,
+        "list": rows,
+    }
+
+
+def _span(start: dt.datetime, end: dt.datetime | None) -> float | None:
+    """Minutes from ``start`` to ``end`` (one decimal), or None when it has not happened."""
+    return round((end - start).total_seconds() / 60, 1) if end is not None else None

@@ -135,3 +135,30 @@ def test_declared_by_a_supervisor(store: IncidentStore) -> None:
     assert incident.opened_by == "sup" and incident.ticket_id is not None
     linked, opened = store.note_report(report(1, 1, kind="tv"), RULES)
     assert linked is not None and linked.id == incident.id and not opened
+
+
+def test_report_size_and_time_to_first_update(store: IncidentStore) -> None:
+    from handoff.reports import incident_report
+
+    for n in range(7):
+        store.note_report(report(n, n), RULES)
+    [incident] = store.incidents()
+    store.post(
+        incident.id,
+        "update",
+        {"*": "On it."},
+        "sup",
+        T0 + dt.timedelta(minutes=34),
+        RULES.update_every,
+    )
+    store.post(incident.id, "resolved", {}, "sup", T0 + dt.timedelta(hours=2), RULES.update_every)
+    found = incident_report(store.engine, T0, T0 + dt.timedelta(hours=12))
+    assert found["count"] == 1 and found["customers"] == 7
+    [row] = found["list"]
+    # Opened by the fifth report (at 4 minutes): first update 30 minutes later.
+    assert row["minutes_to_first_update"] == 30.0 and row["minutes_to_resolve"] == 116.0
+    assert found["median_minutes_to_first_update"] == 30.0
+    assert (
+        incident_report(store.engine, T0 + dt.timedelta(days=1), T0 + dt.timedelta(days=2))["count"]
+        == 0
+    )
