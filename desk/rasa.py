@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -33,6 +34,11 @@ class RasaError(RuntimeError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+def _shown(url: str) -> str:
+    """A URL as errors (and so logs) say it: no query, no conversation id (a number, a handle)."""
+    return re.sub(r"/conversations/[^/]+", "/conversations/…", url.split("?")[0])
 
 
 def rasa_url() -> str:
@@ -82,9 +88,7 @@ class RasaClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 response.read()
         except urllib.error.HTTPError as error:
-            raise RasaError(
-                f"Rasa answered {error.code} to {url.split('?')[0]}", error.code
-            ) from error
+            raise RasaError(f"Rasa answered {error.code} to {_shown(url)}", error.code) from error
         except (urllib.error.URLError, OSError) as error:
             raise RasaError(f"Rasa at {self.base_url} is unreachable: {error}") from error
 
@@ -94,9 +98,7 @@ class RasaClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310
                 return json.loads(response.read() or b"null")
         except urllib.error.HTTPError as error:
-            raise RasaError(
-                f"Rasa answered {error.code} to {url.split('?')[0]}", error.code
-            ) from error
+            raise RasaError(f"Rasa answered {error.code} to {_shown(url)}", error.code) from error
         except (urllib.error.URLError, OSError, ValueError) as error:
             raise RasaError(f"Rasa at {self.base_url} is unreachable: {error}") from error
 

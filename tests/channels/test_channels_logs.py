@@ -1,6 +1,6 @@
 """No personal data in the connectors' log lines at INFO and above.
 
-A customer writes a phone number, an IBAN and a card number through the SMS, Telegram and X
+A customer writes a phone number, an IBAN, a card number, an email and their name through the SMS, Telegram and X
 connectors (the loopback set-ups of test_sms_channel.py, test_telegram_channel.py and
 test_x_connector.py, against the fake platforms), and the paths that log — answered, opted out,
 opted back in, refused by the platform, blocked, ignored — are walked. Every record captured at
@@ -35,7 +35,12 @@ pytestmark = pytest.mark.usefixtures("tensorflow_stays_out")
 NUMBER = "+351912345678"  # the SMS customer, and the number written in the messages
 IBAN = "PT50 0002 0123 1234 5678 9015 4"
 CARD = "4111 1111 1111 1111"
-TEXT = f"Refund me now: card {CARD}, IBAN {IBAN}, call {NUMBER} (zebra walrus)"
+EMAIL = "maria.sousa@example.pt"
+NAME = "Maria Sousa"
+TEXT = (
+    f"Refund me now: card {CARD}, IBAN {IBAN}, call {NUMBER}, mail {EMAIL}, I am {NAME} "
+    "(zebra walrus)"
+)
 NEEDLES = (
     NUMBER,
     NUMBER.lstrip("+"),
@@ -45,6 +50,8 @@ NEEDLES = (
     IBAN.replace(" ", ""),
     CARD,
     CARD.replace(" ", ""),
+    EMAIL,
+    NAME,
     "zebra walrus",  # the message's text, whatever part of it
     "Refund me now",
 )
