@@ -7,6 +7,8 @@ the ticket's transcript. No Rasa here (the action server does not load it).
 
 from __future__ import annotations
 
+import re
+
 from bot.nlu.personal_data import as_spans, find_personal_data
 from bot.render.base import render
 from bot.settings import load_brand
@@ -23,14 +25,27 @@ MOVE_DM, MOVE_PUBLIC = "dm", "public"
 IF_NO_DM_KEY = "if_no_dm"
 
 
+#: The brand's own private links (bot.channels: X's DM compose link, a Telegram start link): the
+#: brand's X id or a token may look like a phone number, but they are the brand's, and public.
+_PRIVATE_LINK = re.compile(
+    r"https://x\.com/messages/compose\?recipient_id=\d+|https://t\.me/\w+\?start=[\w-]+"
+)
+
+
 def scrub_public(text: str) -> str:
     """Removes personal data from a text about to be posted in public."""
     brand = load_brand()
     findings = find_personal_data(
         text, account_pattern=brand.account_number_pattern, phone_regions=brand.phone_regions
     )
-    # The brand's own contacts are meant to be public.
-    findings = [f for f in findings if f.value not in (brand.contacts.phone, brand.contacts.email)]
+    links = [(m.start(), m.end()) for m in _PRIVATE_LINK.finditer(text)]
+    # The brand's own contacts and private links are meant to be public.
+    findings = [
+        f
+        for f in findings
+        if f.value not in (brand.contacts.phone, brand.contacts.email)
+        and not any(start <= f.start and f.end <= end for start, end in links)
+    ]
     return mask(text, as_spans(findings)) if findings else text
 
 

@@ -8,7 +8,8 @@
   ``max_results`` (1..100, default 100), ``pagination_token``; user context only.
 - ``POST /2/tweets`` and ``POST /2/dm_conversations/with/:participant_id/messages`` — ``201`` with
   the documented bodies; what the brand posts becomes part of the timeline (our own DMs come back
-  in ``/2/dm_events``, as on X).
+  in ``/2/dm_events``, as on X). A DM to a user whose DMs are closed to the brand
+  (:meth:`XWorld.close_dms`) is refused with 403 until that user writes to the brand.
 - ``429 Too Many Requests`` with ``x-rate-limit-limit`` / ``-remaining`` / ``-reset`` while an
   endpoint is exhausted (:meth:`FakeX.exhaust`).
 - The X side of the Account Activity API: :meth:`FakeX.crc_check` and :meth:`FakeX.deliver`
@@ -431,6 +432,17 @@ class FakeX(XWorld):
                     "detail": f"Could not find user with participant_id: [{participant}].",
                 },
                 status=404,
+            )
+        if participant in self.closed_dms:
+            # What X answers when the recipient does not accept DMs from the brand.
+            return web.json_response(
+                {
+                    "title": "Forbidden",
+                    "type": "about:blank",
+                    "status": 403,
+                    "detail": "You cannot send messages to users who are not following you.",
+                },
+                status=403,
             )
         low, high = sorted([participant, self.brand_id], key=int)
         event_id = self.snowflake()

@@ -75,6 +75,9 @@ class XWorld:
     requests: list[Request] = field(default_factory=list)
     windows: dict[str, Window] = field(default_factory=dict)
     hidden: set[str] = field(default_factory=set)  # post ids left out of the mentions timeline
+    # Users whose DMs are closed to the brand (they do not follow it and accept DMs only from
+    # those they follow): X refuses the brand's DM with 403 until they write to the brand.
+    closed_dms: set[str] = field(default_factory=set)
     # endpoint -> seconds to wait before answering each of its next requests (a slow X)
     delays: dict[str, list[float]] = field(default_factory=dict)
     fail_next: dict[str, list[int]] = field(default_factory=dict)
@@ -214,7 +217,16 @@ class XWorld:
         }
         with self._lock:
             self.dm_events.append(event)
+            # A customer who writes to the brand opens the conversation: the brand may answer.
+            self.closed_dms.discard(sender_id)
         return event
+
+    def close_dms(self, username: str) -> str:
+        """``username`` does not follow the brand and takes DMs only from those they follow."""
+        user_id = self.user(username)
+        with self._lock:
+            self.closed_dms.add(user_id)
+        return user_id
 
     def exhaust(self, endpoint: str, reset_in: float, *, after: int = 0) -> int:
         """Limits ``endpoint`` ("mentions", "dm_events", "tweets", "dm_send").
