@@ -84,7 +84,8 @@ def derive_config(
     Raises:
         ValueError: an override names no component of the pipeline or is malformed.
     """
-    leave_out = [FALLBACK, *drop] + ([] if with_signals else list(SIGNAL_COMPONENTS))
+    signals = [] if with_signals else [s for s in SIGNAL_COMPONENTS if s != "LanguageDetector"]
+    leave_out = [FALLBACK, *drop] + signals
     pipeline = [
         dict(step)
         for step in config.get("pipeline", [])
@@ -100,6 +101,10 @@ def derive_config(
             raise ValueError(f"--set {override!r}: no component {component!r} in the pipeline")
         for step in steps:
             step[key] = yaml.safe_load(value)
+    if not with_signals and not any(s.get("language_coverage") is not None for s in pipeline):
+        # Kept only when the classifier reads the message's language (`language_coverage`,
+        # issue 17); otherwise the detector is a signal that never changes the intent.
+        pipeline = [s for s in pipeline if not str(s["name"]).endswith("LanguageDetector")]
     derived = {k: v for k, v in config.items() if k not in ("pipeline", "policies")}
     derived["pipeline"] = pipeline
     derived["policies"] = []

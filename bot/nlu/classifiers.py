@@ -13,6 +13,15 @@ top intent is below `early_exit_confidence` does the classifier embed the text a
 model. That is why the classifier embeds the text itself (`sentence_embedding: e5`) instead of
 reading a featurizer's output: a featurizer before it could not know that it may skip the work.
 
+Languages (`language_coverage`). The n-gram model only knows the languages it was trained in: on
+an Italian question about an intent it saw only in English it is sure and wrong, and the embedding,
+which carries meaning across languages, is never asked. So the classifier counts each intent's
+training examples per language (the language guessed as the LanguageDetector does) and, for a
+message in a language where some intent has fewer than `language_coverage` examples, skips the
+early exit and lets a third model, on the embedding alone, decide how likely those intents are;
+the full model shares the rest among the intents it knows in that language. A message in a
+language every intent covers is classified exactly as without the option.
+
 Similarity. For the messages it embeds, the classifier also multiplies each intent's probability
 by how close the message is to that intent's nearest training examples (`similarity_power`,
 bot/nlu/neighbours.py): a message that looks like no intent's examples loses confidence, which is
@@ -22,7 +31,7 @@ what rejects out-of-scope questions.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +50,7 @@ from rasa.shared.utils.io import dump_obj_as_json_to_file, read_json_file
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
+from bot.nlu.language import LanguageGuesser
 from bot.nlu.neighbours import IntentNeighbours
 
 logger = logging.getLogger(__name__)
@@ -48,6 +58,7 @@ logger = logging.getLogger(__name__)
 MODEL_FILE = "linear_intent.joblib"
 NGRAM_MODEL_FILE = "linear_intent_ngrams.joblib"
 NEIGHBOURS_FILE = "linear_intent_neighbours.npz"
+EMBEDDING_MODEL_FILE = "linear_intent_embedding.joblib"
 META_FILE = "linear_intent.json"
 SENTENCE_EMBEDDINGS = ("e5",)
 RANKING_LENGTH = 10
@@ -81,6 +92,36 @@ def _features(
     if not parts:
         raise ValueError("LinearIntentClassifier needs featurizers before it in the pipeline")
     return sp.hstack(parts, format="csr")
+
+
+def _language_of(message: Message) -> str | None:
+    """The LanguageDetector's language code of a message, if it ran."""
+    value = message.get("language")
+    code = value.get("code") if isinstance(value, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def share_by_language(
+    full: np.ndarray, by_embedding: np.ndarray, unknown: np.ndarray
+) -> np.ndarray:
+    """The probabilities for a message in a language some intents were never trained in.
+
+    The intents unknown in the language get the embedding-only model's probability (the n-gram
+    model never saw them there, so its low score for them means nothing); the known intents share
+    the rest in the proportions of the full model. With no intent known it is the embedding-only
+    model; with every intent known, the full model.
+
+    Args:
+        full: The full model's probabilities.
+        by_embedding: The embedding-only model's, in the same order.
+        unknown: True for each intent with too few examples in the message's language.
+    """
+    shared = full.copy()
+    shared[unknown] = by_embedding[unknown]
+    known_mass = full[~unknown].sum()
+    if known_mass > 0:
+        shared[~unknown] = full[~unknown] / known_mass * (1.0 - by_embedding[unknown].sum())
+    return shared
 
 
 def _fast_rows(model: LogisticRegression | None) -> None:
@@ -118,6 +159,14 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             "similarity_power": None,
             "similarity_neighbours": 3,
             "similarity_reference_quantile": 0.25,
+            # With a sentence embedding: how many training examples an intent needs in a language
+            # for the n-gram model to be trusted with it there (see the module docstring); None
+            # trusts it in every language.
+            "language_coverage": None,
+            # The languages counted; None takes brand.yml's.
+            "languages": None,
+            # False: no similarity factor for the intents unknown in the message's language.
+            "cross_language_similarity": True,
         }
 
     def __init__(
@@ -129,6 +178,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         responses: dict[str, list[dict[str, Any]]] | None = None,
         ngram_model: LogisticRegression | None = None,
         neighbours: IntentNeighbours | None = None,
+        embedding_model: LogisticRegression | None = None,
+        coverage: dict[str, list[str]] | None = None,
     ) -> None:
         if config.get("sentence_embedding") not in (None, *SENTENCE_EMBEDDINGS):
             raise ValueError(
@@ -151,6 +202,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                     "LinearIntentClassifier: similarity_power must be >= 0 and "
                     "similarity_neighbours >= 1"
                 )
+        if config.get("language_coverage") is not None and not config.get("sentence_embedding"):
+            raise ValueError("LinearIntentClassifier: language_coverage needs a sentence_embedding")
         self.config = config
         self._model_storage = model_storage
         self._resource = resource
@@ -158,6 +211,9 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.ngram_model = ngram_model
         self.neighbours = neighbours
         self.responses = responses or {}
+        # The embedding-only model and, per language, the intents known there (`train`).
+        self.embedding_model = embedding_model
+        self.coverage = coverage
 
     @classmethod
     def create(
@@ -214,6 +270,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 neighbours=int(self.config["similarity_neighbours"]),
                 reference_quantile=float(self.config["similarity_reference_quantile"]),
             )
+        self._fit_languages(examples, labels, vectors)
         self.ngram_model = None
         if self.config.get("early_exit_confidence") is not None:
             ngrams = [_sparse_part(m) for m in examples]
@@ -228,6 +285,42 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         }
         self.persist()
         return self._resource
+
+    def _fit_languages(
+        self, examples: list[Message], labels: list[str], vectors: np.ndarray | None
+    ) -> None:
+        """Counts each intent's examples per language and fits the embedding-only model."""
+        self.coverage, self.embedding_model = None, None
+        if vectors is None or self.config.get("language_coverage") is None:
+            return
+        languages = self.config.get("languages")
+        if not languages:
+            from bot.settings import load_brand
+
+            languages = list(load_brand().languages)
+        guesser = LanguageGuesser(languages)
+        codes = [_language_of(m) or guesser.guess(m.get(TEXT) or "").code for m in examples]
+        counts = Counter(zip(codes, labels, strict=True))
+        need = int(self.config["language_coverage"])
+        self.coverage = {
+            code: sorted({label for label in set(labels) if counts[(code, label)] >= need})
+            for code in guesser.languages
+        }
+        for code, known in self.coverage.items():
+            if len(known) < len(set(labels)):
+                logger.info("%d of %d intents known in %s", len(known), len(set(labels)), code)
+        self.embedding_model = self._fit(vectors, labels)
+
+    def _unknown_intents(self, message: Message) -> np.ndarray | None:
+        """Which intents the n-gram model never learnt in the message's language (None: none)."""
+        if self.coverage is None or self.model is None or self.embedding_model is None:
+            return None
+        code = _language_of(message)
+        if code is None:  # no LanguageDetector before the classifier: trust every language
+            return None
+        known = set(self.coverage.get(code, ()))
+        unknown = np.array([label not in known for label in self.model.classes_])
+        return unknown if unknown.any() else None
 
     def _early_answer(self, message: Message) -> tuple[list[str], np.ndarray] | None:
         """The n-gram model's labels and probabilities, if confident enough to stand alone."""
@@ -249,7 +342,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 message.set(INTENT, {"name": None, "confidence": 0.0}, add_to_output=True)
                 message.set("intent_ranking", [], add_to_output=True)
                 continue
-            early = self._early_answer(message)
+            # In a language some intent was never trained in, the n-gram model's certainty
+            # means little: no early exit.
+            early = (
+                None if self._unknown_intents(message) is not None else self._early_answer(message)
+            )
             if early is None:
                 pending.append(message)
             else:
@@ -267,8 +364,17 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         for i, message in enumerate(pending):
             row = _features(message, dense_weight, None if vectors is None else vectors[i])
             probabilities = self.model.predict_proba(row)[0]
+            unknown = self._unknown_intents(message)
+            if unknown is not None and vectors is not None and self.embedding_model is not None:
+                by_embedding = self.embedding_model.predict_proba(vectors[i : i + 1])[0]
+                probabilities = share_by_language(probabilities, by_embedding, unknown)
             if factors is not None:
-                probabilities = probabilities * factors[i]
+                factor = factors[i]
+                if unknown is not None and self.config.get("cross_language_similarity") is False:
+                    # An unknown intent's examples are all in other languages: a translation is
+                    # farther from them than a paraphrase, not because it means something else.
+                    factor = np.where(unknown, 1.0, factor)
+                probabilities = probabilities * factor
             self._set_predictions(message, list(self.model.classes_), probabilities)
         return messages
 
@@ -322,7 +428,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 joblib.dump(self.ngram_model, Path(folder) / NGRAM_MODEL_FILE)
             if self.neighbours is not None:
                 self.neighbours.save(Path(folder) / NEIGHBOURS_FILE)
-            dump_obj_as_json_to_file(Path(folder) / META_FILE, {"responses": self.responses})
+            if self.embedding_model is not None:
+                joblib.dump(self.embedding_model, Path(folder) / EMBEDDING_MODEL_FILE)
+            dump_obj_as_json_to_file(
+                Path(folder) / META_FILE, {"responses": self.responses, "coverage": self.coverage}
+            )
 
     @classmethod
     def load(
@@ -344,6 +454,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 neighbours = (
                     IntentNeighbours.load(neighbours_path) if neighbours_path.exists() else None
                 )
+                embedding_path = Path(folder) / EMBEDDING_MODEL_FILE
+                embedding_model = joblib.load(embedding_path) if embedding_path.exists() else None
         except (ValueError, FileNotFoundError):
             logger.warning("No trained LinearIntentClassifier found; it will predict nothing")
             return cls(config, model_storage, resource)
@@ -353,6 +465,8 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             ngram_model = None
         if config.get("similarity_power") is None:
             neighbours = None
+        _fast_rows(embedding_model)
+        coverage = meta.get("coverage") if config.get("language_coverage") is not None else None
         return cls(
             config,
             model_storage,
@@ -361,4 +475,6 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             responses=meta.get("responses"),
             ngram_model=ngram_model,
             neighbours=neighbours,
+            embedding_model=embedding_model if coverage is not None else None,
+            coverage=coverage,
         )
