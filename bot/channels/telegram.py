@@ -14,8 +14,11 @@ What is answered (a defined behaviour for everything else, each logged with its 
 
 - text in a private chat; in groups only when the bot is addressed (``@bot_username`` or a reply
   to one of the bot's messages), with the mention removed. A group conversation is one customer
-  in one group (sender ``<chat id>/<user id>``) and its replies are rendered as public (no
-  personal data) and threaded under the customer's message;
+  in one group (sender ``<chat id>/<user id>``), public like an X mention: its replies carry no
+  personal data and are threaded under the customer's message, and a move to private goes to the
+  customer's private chat, or offers the bot's start link (``bot.channels.telegram_output``);
+- ``/start <token>`` in a private chat: the chat joins the group conversation the token was made
+  for, and so do its later messages;
 - a photo, video, document or voice message: its caption; without a caption it is ignored;
 - a sticker: its emoji (usually an acknowledgement the bot does not answer);
 - ``/start`` and other commands: the words after the command; a bare command is ignored;
@@ -35,7 +38,7 @@ import asyncio
 import datetime as dt
 import logging
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,25 +51,21 @@ from bot.channels.base import (
     DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_REDELIVER_EVERY,
     ChannelConnector,
-    ConnectorOutput,
     OnNewMessage,
     Rejected,
     check_size,
     parse_json_object,
     protect_secrets,
-    recipient_of,
     reveal,
     secrets_match,
 )
 from bot.channels.config import Secret, resolve
-from bot.channels.ledger_write import LedgerWrite
-from bot.channels.output import Reply
 from bot.channels.telegram_client import (
-    PermanentDeliveryError,
     SendLimiter,
     TelegramClient,
     retry_after_seconds,
 )
+from bot.channels.telegram_output import PrivateChats, TelegramOutput, split_recipient
 from bot.inbound import Inbound
 from bot.settings import ConfigError
 
@@ -80,6 +79,7 @@ __all__ = [
     "TelegramInput",
     "TelegramOutput",
     "parse_update",
+    "split_recipient",
 ]
 
 CHANNEL = "telegram"
@@ -231,78 +231,19 @@ def parse_update(
     if isinstance(author.get("language_code"), str):
         platform["language_code"] = author["language_code"]
     sender = f"{chat_id}/{user_id}" if group else str(chat_id)
+    if group:
+        # Others in the group read it: public, like an X mention (no personal data in replies,
+        # a move to private); the connector already checked it is addressed to the bot.
+        platform["addressed_hint"] = {"addressed": True, "why": "addressed to the bot in a group"}
     return ParsedUpdate(
         update_id,
         inbound=Inbound(
-            channel=CHANNEL, sender=sender, text=text, public=False, at=at, platform=platform
+            channel=CHANNEL, sender=sender, text=text, public=group, at=at, platform=platform
         ),
     )
 
 
 # -- output ---------------------------------------------------------------------------------
-
-
-def split_recipient(recipient_id: str) -> tuple[str, str | None]:
-    """``telegram:123`` → ("123", None); a group's ``telegram:-100/7`` → ("-100", "7")."""
-    address = recipient_of(recipient_id, CHANNEL)
-    chat, _, user = address.partition("/")
-    return chat, (user or None)
-
-
-class TelegramOutput(ConnectorOutput):
-    """Sends the rendered replies to a chat, in a group threaded under the customer's message."""
-
-    def __init__(self, client: TelegramClient, *, reply_to: int | None = None) -> None:
-        """Builds the output for one message (or, without ``reply_to``, for a later reply)."""
-        super().__init__(CHANNEL, public=False, handle=None)
-        self.client = client
-        self.reply_to = reply_to
-
-    @classmethod
-    def name(cls) -> str:
-        """Rasa's name of the channel."""
-        return CHANNEL
-
-    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
-        """Renders as public in a group (others read it), privately in a private chat."""
-        self.public = split_recipient(recipient_id)[1] is not None
-        await super().send_text_message(recipient_id, text, **kwargs)
-
-    async def deliver(self, recipient_id: str, reply: Reply) -> None:
-        """Sends one part; a refusal is kept, a persistent failure raised (redelivered)."""
-        await self.deliver_and_record(recipient_id, reply, None)
-
-    async def deliver_and_record(
-        self, recipient_id: str, reply: Reply, record: Callable[[], None] | None
-    ) -> None:
-        """Sends one part and records it from the sender loop the moment Telegram took it.
-
-        A part Telegram refused for good, or for an address that is no chat, is kept in
-        ``undelivered`` and recorded (from here: it is not tried again); one that kept failing
-        raises unrecorded (redelivered).
-        """
-        chat, user = split_recipient(recipient_id)
-        # A part the action marked private, in a group, goes to the customer's private chat.
-        target = user if user is not None and not reply.public else chat
-        reply_to = self.reply_to if target == chat else None
-        ledger = LedgerWrite(record)
-        try:
-            await self.client.send(
-                int(target), reply.text, reply_to=reply_to, on_sent=ledger.on_sent
-            )
-        except PermanentDeliveryError as error:
-            logger.warning("telegram: reply not delivered to %s: %s", recipient_id, error)
-            # "Forbidden: bot was blocked by the user" (or kicked from the group).
-            code = "blocked" if str(error).startswith("Forbidden") else "platform_error"
-            self.refuse(code, f"not delivered: {error}")
-            await ledger.now()
-            return
-        except ValueError:
-            self.refuse("no_conversation", f"not a Telegram chat: {recipient_id}")
-            await ledger.now()
-            return
-        self.sent.append(reply)
-        ledger.check()
 
 
 # -- input ----------------------------------------------------------------------------------
@@ -408,6 +349,7 @@ class TelegramInput(ChannelConnector):
             limiter=SendLimiter(per_chat_interval, overall_per_second),
             read_timeout=read_timeout,
         )
+        self.private_chats = PrivateChats(self.client, self.inbox)
 
     # -- reading -----------------------------------------------------------------------------
 
@@ -437,8 +379,30 @@ class TelegramInput(ChannelConnector):
             logger.info("telegram: update %s ignored: %s", parsed.update_id, parsed.ignored)
             return f"ignored: {parsed.ignored}"
         platform_id = f"{self.client.bot_id}:{parsed.update_id}"
-        entry = await self.accept(platform_id, parsed.inbound, data, on_new_message)
+        # A private chat opened from a group's start link joins that group's conversation.
+        inbound, opened = await self.private_chats.route(parsed.inbound)
+        process = None
+        if opened is not None:
+
+            async def process(entry_id: int, joined: Inbound) -> None:
+                await self.private_chats.opened(joined, opened)
+                await self.finish(entry_id, "private chat opened from a start link")
+
+        entry = await self.accept(platform_id, inbound, data, on_new_message, process=process)
         return "accepted" if entry is not None else "duplicate"
+
+    async def redeliver_entry(
+        self,
+        entry_id: int,
+        inbound: Inbound,
+        payload: dict[str, Any],
+        on_new_message: OnNewMessage,
+    ) -> None:
+        """A start link's opening is not Rasa's: finished as it is (its token was taken)."""
+        if (inbound.platform or {}).get("opened_private_chat"):
+            self.spawn_entry(entry_id, self.finish(entry_id, "private chat opened (redelivered)"))
+            return
+        await super().redeliver_entry(entry_id, inbound, payload, on_new_message)
 
     def add_routes(self, blueprint: Blueprint, on_new_message: OnNewMessage) -> None:
         """``POST /webhook``: one update per request, as Telegram sends them."""
@@ -556,12 +520,15 @@ class TelegramInput(ChannelConnector):
     # -- output ------------------------------------------------------------------------------
 
     def output_for(self, inbound: Inbound) -> OutputChannel:
-        """Replies to one message: in a group, threaded under it."""
+        """Replies to one message: in a group threaded under it; from a joined chat, there."""
         platform = inbound.platform or {}
         in_group = platform.get("chat_type") in ("group", "supergroup")
         message_id = platform.get("message_id")
         return TelegramOutput(
-            self.client, reply_to=message_id if in_group and isinstance(message_id, int) else None
+            self.client,
+            reply_to=message_id if in_group and isinstance(message_id, int) else None,
+            private_chat=bool(platform.get("private_chat")),
+            inbox=self.inbox,
         )
 
     def get_output_channel(self) -> OutputChannel:
@@ -569,6 +536,6 @@ class TelegramInput(ChannelConnector):
 
         It records the outcome of the desk's answers in the inbox's database.
         """
-        output = TelegramOutput(self.client)
+        output = TelegramOutput(self.client, inbox=self.inbox)
         output.track_deliveries(self.inbox)
         return output

@@ -127,7 +127,10 @@ def test_in_a_group_a_mention_of_the_bot_is_addressed_and_removed() -> None:
     assert inbound is not None
     assert inbound.text == "is there an outage in Porto?"
     assert inbound.sender == "-1001234567890/5550001"  # one customer in one group
-    assert inbound.public is False  # addressed to us; the reply is rendered for the group
+    # Others read the group: public (no personal data in replies, a move to private), and
+    # addressed to the bot, as the connector found.
+    assert inbound.public is True
+    assert inbound.platform["addressed_hint"]["addressed"] is True
     assert inbound.platform["chat_type"] == "supergroup"
 
 
