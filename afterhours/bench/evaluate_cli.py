@@ -142,8 +142,10 @@ def _report(
     started: float,
 ) -> int:
     from afterhours.bench import evaluation
+    from afterhours.bench.evaluation_coverage import print_coverage_warnings
     from afterhours.bench.evaluation_report import SetReport, summary_line, text_report, write_html
 
+    print_coverage_warnings()  # gaps in a language the trainer can fill (issue 17)
     old_name = against.name if against else ("reference" if old_figures is not None else None)
     comparison = (
         evaluation.compare(figures, old_figures, args.tolerance)
