@@ -24,7 +24,7 @@ import datetime as dt
 import logging
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -195,12 +195,19 @@ def create_token(
 
 
 def redeem(
-    engine: Engine, channel: str, token: str, chat: str, *, now: dt.datetime | None = None
+    engine: Engine,
+    channel: str,
+    token: str,
+    chat: str,
+    *,
+    now: dt.datetime | None = None,
+    allowed: Callable[[str], bool] | None = None,
 ) -> Redeemed | None:
     """Takes a start token for a private chat: single use, and only before it expires.
 
     The same chat opening the link again gets the conversation back (``first`` False); another
-    chat, an expired or unknown token gets None.
+    chat, an expired or unknown token gets None, and so does a conversation ``allowed`` refuses
+    for this chat (the link is posted in public: only its customer may take it).
     """
     table = channel_private_links
     moment = now or dt.datetime.now(UTC)
@@ -209,6 +216,8 @@ def redeem(
             select(table).where(table.c.token == token[:64], table.c.channel == channel)
         ).first()
         if row is None:
+            return None
+        if allowed is not None and not allowed(row.conversation_id):
             return None
         if row.used_by is not None:
             if row.used_by != chat:

@@ -381,6 +381,8 @@ class TelegramInput(ChannelConnector):
         platform_id = f"{self.client.bot_id}:{parsed.update_id}"
         # A private chat opened from a group's start link joins that group's conversation.
         inbound, opened = await self.private_chats.route(parsed.inbound)
+        if inbound is None:
+            return "ignored: a start link that is unknown, expired or another chat's"
         process = None
         if opened is not None:
 

@@ -19,6 +19,7 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from bot.channels.base import ConnectorOutput, recipient_of
@@ -158,12 +159,14 @@ class PrivateChats:
         self.client = client
         self._inbox = inbox
 
-    async def route(self, inbound: Inbound) -> tuple[Inbound, Redeemed | None]:
+    async def route(self, inbound: Inbound) -> tuple[Inbound | None, Redeemed | None]:
         """A private chat's message as the conversation it belongs to.
 
         ``/start <token>`` takes the token (single use, before it expires) and returns the
-        message as the group conversation's, with what was redeemed; a later message of a chat
-        that joined a group conversation is that conversation's. Anything else is unchanged.
+        message as the group conversation's, with what was redeemed; a start link that is
+        unknown, expired or another chat's gives None (ignored: its token means nothing to the
+        bot). A later message of a chat that joined a group conversation is that
+        conversation's. Anything else is unchanged.
         """
         platform = inbound.platform or {}
         if platform.get("chat_type") != "private":
@@ -172,10 +175,20 @@ class PrivateChats:
         inbox = await self._inbox()
         redeemed = None
         if platform.get("command") == "start" and START_TOKEN.match(inbound.text):
-            redeemed = await asyncio.to_thread(redeem, inbox.engine, CHANNEL, inbound.text, chat)
+            # The link is posted in the group: only the customer it was made for may take it.
+            redeemed = await asyncio.to_thread(
+                partial(
+                    redeem, allowed=lambda conversation: split_recipient(conversation)[1] == chat
+                ),
+                inbox.engine,
+                CHANNEL,
+                inbound.text,
+                chat,
+            )
             if redeemed is None:
                 logger.info("telegram: a start link was unknown, expired or used by another chat")
-            conversation = redeemed.conversation_id if redeemed else None
+                return None, None
+            conversation = redeemed.conversation_id
         else:
             conversation = await asyncio.to_thread(
                 conversation_of_chat, inbox.engine, CHANNEL, chat

@@ -6,7 +6,7 @@
 - ``getMe``, ``setWebhook`` (``secret_token`` checked as Telegram does), ``deleteWebhook``,
   ``getWebhookInfo``, ``getUpdates`` (long polling with ``offset``/``limit``/``timeout``; 409 while
   a webhook is set), ``sendMessage`` (400 for an empty or over-4096-character text, 403 for a chat
-  that blocked the bot).
+  that blocked the bot or a user who never started it: ``not_started``).
 - As Telegram, it delivers updates to the registered webhook with the
   ``X-Telegram-Bot-Api-Secret-Token`` header (:meth:`FakeTelegram.push`), or keeps them for
   ``getUpdates``; :meth:`FakeTelegram.message_update` builds updates like the documentation's.
@@ -170,6 +170,9 @@ class FakeTelegram(ThreadedServer):
     deliveries: list[Delivery] = field(default_factory=list)
     webhook: dict[str, Any] | None = None
     blocked_chats: set[int] = field(default_factory=set)
+    # Users who never started the bot: Telegram refuses a message to their private chat until a
+    # private message of theirs reaches the bot (they pressed Start).
+    not_started: set[int] = field(default_factory=set)
     violations: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -329,6 +332,8 @@ class FakeTelegram(ThreadedServer):
             return _error(400, "Bad Request: message is too long")
         if chat_id in self.blocked_chats:
             return _error(403, "Forbidden: bot was blocked by the user")
+        if chat_id in self.not_started:
+            return _error(403, "Forbidden: bot can't initiate conversation with a user")
         reply = self._json_value(params.get("reply_parameters"))
         reply_to = reply.get("message_id") if isinstance(reply, dict) else None
         if reply_to is None and params.get("reply_to_message_id"):
@@ -415,6 +420,8 @@ class FakeTelegram(ThreadedServer):
         chat: dict[str, Any] = {"id": chat_id, "type": chat_type}
         if chat_type == "private":
             chat["first_name"] = first_name
+            # Writing to the bot privately (Start) lets it answer there.
+            self.not_started.discard(chat_id)
         else:
             chat["title"] = "Aurora fans"
         message: dict[str, Any] = {
