@@ -164,6 +164,7 @@ def _erase_incidents(
 ) -> set[str]:
     """Deletes the incident tables' rows of the conversations (reports, links, notices)."""
     deliveries: set[str] = set()
+    counts["queue.incident_samples"] = _erase_samples(stores, connection, ids)
     for table in stores.reflect(stores.queue, INCIDENT_PREFIX, "conversation_id"):
         if "delivery_id" in table.c:
             for batch in chunks(ids):
@@ -176,6 +177,36 @@ def _erase_incidents(
                 )
         counts[f"queue.{table.name}"] = erase_rows(connection, table, table.c.conversation_id, ids)
     return deliveries
+
+
+def _erase_samples(stores: Stores, connection: Connection, ids: Sequence[str]) -> int:
+    """Erases the customer's words an incident's parent case shows as samples of its reports.
+
+    A sample line is a copy of a report's text on the incident's ticket, without the
+    conversation id: it is found by the text of the customer's reports.
+    """
+    tables = {t.name: t for t in stores.reflect(stores.queue, INCIDENT_PREFIX, "id")}
+    reports, incidents = tables.get("handoff_incident_reports"), tables.get("handoff_incidents")
+    if reports is None or incidents is None or "text" not in reports.c:
+        return 0
+    found: list[Any] = []
+    for batch in chunks(ids):
+        found += connection.execute(
+            sa.select(reports.c.text, incidents.c.ticket_id)
+            .join(incidents, incidents.c.id == reports.c.incident_id)
+            .where(reports.c.conversation_id.in_(batch), incidents.c.ticket_id.isnot(None))
+        ).all()
+    erased = 0
+    for text, ticket_id in {(row.text, row.ticket_id) for row in found if row.text}:
+        erased += (
+            connection.execute(
+                sa.update(_TRANSCRIPT)
+                .where(_TRANSCRIPT.c.ticket_id == ticket_id, _TRANSCRIPT.c.text == text)
+                .values({_TRANSCRIPT.c.text: ERASED})
+            ).rowcount
+            or 0
+        )
+    return erased
 
 
 def _scrub(value: Any, needles: Sequence[str]) -> tuple[Any, bool]:

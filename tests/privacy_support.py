@@ -27,6 +27,7 @@ from desk.db import migrate as migrate_desk
 from desk.notes import add_note
 from desk.privacy import Customer, Stores
 from desk.store import DeskStore
+from handoff.incidents import IncidentStore, Report, Rules
 from handoff.queue import HandoffQueue
 from handoff.transcript import Entry
 
@@ -147,8 +148,22 @@ def build(
         stores=Stores(queue=queue.engine, tracker=store.engine, endpoints=endpoints),
         endpoints=endpoints,
     )
+    incidents = IncidentStore(queue.engine)
+    incidents.declare("outage", None, "sofia", at, dt.timedelta(hours=1))
     for index, customer in enumerate([*CUSTOMERS, OTHER]):
         text = OTHER_TEXT if customer is OTHER else message_text(customer.channel)
+        report = Report(
+            conversation_id=customer.conversation_id,
+            customer=customer.sender,
+            kind="outage",
+            area=None,
+            channel=customer.channel,
+            public=False,
+            language="en",
+            text=text,
+            at=at,
+        )
+        incidents.note_report(report, Rules())  # a report and a link to the open incident
         ticket = _ticket(queue, customer, text, at)
         built.tickets[customer.conversation_id] = ticket
         asyncio.run(_conversation(store, customer, text, ticket, at))

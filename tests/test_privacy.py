@@ -113,6 +113,9 @@ def test_the_export_holds_every_message_the_customer_sent_across_channels(world:
     assert {o["channel"]: o["opted_out"] for o in stores["channels"]["opt_outs"]} == {"sms": True}
     assert len(stores["channels"]["deliveries"]) == 3
     assert len(stores["channels"]["replies_sent"]) == 3
+    incidents = stores["queue"]["incidents"]
+    assert {r["text"] for r in incidents["handoff_incident_reports"]} == sent
+    assert len(incidents["handoff_incident_links"]) == 3
     assert OTHER_TEXT not in json.dumps(document)
     readable = summary(document)
     assert "3 messages" in readable and "opted out: yes" in readable and "3 notes" in readable
@@ -137,12 +140,15 @@ def test_erasure_leaves_no_trace_and_keeps_the_bystander(world: Built, tmp_path:
     assert done.counts["desk.desk_notes"] == 3
     assert done.counts["desk.desk_training_examples"] == 3
     assert done.counts["desk.desk_audit_log"] == 1
+    assert done.counts["queue.handoff_incident_reports"] == 3
+    assert done.counts["queue.handoff_incident_links"] == 3
     # The bystander keeps everything; the erased tickets stay as anonymous husks for the reports.
     assert {n for _, n in scan(world.stores, (OTHER_TEXT, OTHER.sender))} == {
         OTHER_TEXT,
         OTHER.sender,
     }
-    assert count_rows(world.stores, "handoff_tickets") == 4
+    assert count_rows(world.stores, "handoff_tickets") == 5  # and the incident's parent case
+    assert done.counts["queue.incident_samples"] == 3  # the customer's words on the parent case
     assert count_rows(world.stores, "handoff_csat") == 4
     assert count_rows(world.stores, "events", f"WHERE sender_id = '{OTHER.conversation_id}'") == 6
     assert count_rows(world.stores, "handoff_tickets", "WHERE status = 'resolved'") == 4
@@ -221,6 +227,11 @@ def test_conversations_include_telegram_groups_and_x_handles_in_any_case(world: 
 
 def test_the_purge_removes_exactly_what_is_past_its_time(world: Built, now: dt.datetime) -> None:
     retention = Retention()
+    with world.stores.queue.begin() as connection:  # the incident's parent case ends too
+        connection.execute(
+            sa.text("UPDATE handoff_tickets SET status = 'resolved', resolved_at = :at"),
+            {"at": now if connection.dialect.name == "postgresql" else now.replace(tzinfo=None)},
+        )
     early = purge(world.stores, retention, now=now + dt.timedelta(days=89))
     assert sum(early.values()) == 0
     later = now + dt.timedelta(days=91)
@@ -230,13 +241,15 @@ def test_the_purge_removes_exactly_what_is_past_its_time(world: Built, now: dt.d
     assert done == dry
     assert done["tracker_store.events"] == 24
     assert done["tracker_store.afterhours_turn_log"] == 4
-    assert done["queue.handoff_tickets"] == 4
-    assert done["queue.handoff_transcript_entries"] == 12
+    assert done["queue.handoff_tickets"] == 5  # with the incident's parent case
+    assert done["queue.handoff_transcript_entries"] == 16  # its four samples
     assert done["queue.handoff_csat"] == 4
     assert done["desk.desk_notes"] == 4 and done["desk.desk_training_examples"] == 4
     assert done["channels.channel_inbox"] == 4 and done["channels.channel_replies"] == 4
     assert done["channels.channel_deliveries"] == 3
     assert done["desk.desk_audit_log"] == 0  # kept for two years
+    assert done["queue.handoff_incident_reports"] == 4
+    assert done["queue.handoff_incident_links"] == 4
     remaining = {n for _, n in scan(world.stores)}
     assert remaining == {PHONE, "351912345678", HANDLE}  # the opt-out row and an audit detail
     final = purge(world.stores, retention, now=now + dt.timedelta(days=731))

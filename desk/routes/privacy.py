@@ -162,9 +162,9 @@ async def erase_customer(request: Request) -> HTTPResponse:
     wanted = " ".join(c.conversation_id for c in customers)
     confirm = " ".join((request.form.get("confirm") or "").replace(",", " ").split())
     if confirm != wanted:
-        error = f"Type {wanted} in the confirmation box to erase: nothing was erased."
+        problem = f"Type {wanted} in the confirmation box to erase: nothing was erased."
         return page(
-            "privacy.html", request, 400, typed=wanted, counts=None, erased=None, error=error
+            "privacy.html", request, 400, typed=wanted, counts=None, erased=None, error=problem
         )
     user = request.ctx.user.agent.username
     try:
