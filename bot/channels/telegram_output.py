@@ -173,7 +173,7 @@ class PrivateChats:
             return inbound, None
         chat = str(platform.get("chat_id"))
         inbox = await self._inbox()
-        redeemed = None
+        redeemed: Redeemed | None = None
         if platform.get("command") == "start" and START_TOKEN.match(inbound.text):
             # The link is posted in the group: only the customer it was made for may take it.
             redeemed = await asyncio.to_thread(
@@ -188,14 +188,14 @@ class PrivateChats:
             if redeemed is None:
                 logger.info("telegram: a start link was unknown, expired or used by another chat")
                 return None, None
-            conversation = redeemed.conversation_id
-        else:
-            conversation = await asyncio.to_thread(
-                conversation_of_chat, inbox.engine, CHANNEL, chat
-            )
-        if conversation is None:
+        found = (
+            redeemed.conversation_id
+            if redeemed is not None
+            else await asyncio.to_thread(conversation_of_chat, inbox.engine, CHANNEL, chat)
+        )
+        if found is None:
             return inbound, None
-        sender = recipient_of(conversation, CHANNEL)
+        sender = recipient_of(found, CHANNEL)
         extra: dict[str, Any] = {"private_chat": int(chat) if chat.lstrip("-").isdigit() else chat}
         if redeemed is not None:
             extra["opened_private_chat"] = True
