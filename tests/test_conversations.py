@@ -150,7 +150,8 @@ def test_personal_data_in_public_moves_to_dm_and_is_never_repeated(pipeline: Any
         at=FRIDAY_NIGHT,
     )
     assert (result.decision, result.reason) == ("handoff", "private")
-    assert [r["public"] for r in result.replies] == [True, False]
+    # The DM first (issue 18): the public reply's wording follows from what became of it.
+    assert [r["public"] for r in result.replies] == [False, True]
     assert all(iban not in r["text"] and "0154" not in r["text"] for r in result.replies)
     ticket = pipeline.queue().get(result.ticket)
     first = ticket.transcript[0]
