@@ -22,6 +22,7 @@ from sanic.response import BaseHTTPResponse
 
 from desk.inputs import install
 from desk.routes import audit, auth, canned, cases, metrics, queue, reports, resolved, training
+from desk.routes import incidents as incident_routes  # outages (README "Incidents")
 from desk.routes import privacy as privacy_routes  # a customer's data (supervisors)
 from desk.routes.deps import COOKIE, LOGIN_COOKIE
 from desk.services import Desk
@@ -52,6 +53,7 @@ BLUEPRINTS = (
     training.bp,
     reports.bp,
     privacy_routes.bp,
+    incident_routes.bp,
 )
 _app_names = itertools.count(1)
 
