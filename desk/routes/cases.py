@@ -273,8 +273,13 @@ async def reply(request: Request, ticket_id: int) -> HTTPResponse:
             error="Another agent holds this case, or it is resolved.",
         )
     metadata = {"source": "desk", "agent": user.agent.username, "ticket": ticket_id}
-    if ticket.public and {"private", "emotional"} & set(ticket.reasons):
-        # The bot moved this public case to a private message; the agent continues there.
+    private_side = {"dm_delivered", "first_private_message", "private_chat_opened"}
+    if ticket.public and (
+        {"private", "emotional"} & set(ticket.reasons)
+        or any((line.meta or {}).get("route") in private_side for line in ticket.transcript)
+    ):
+        # The bot moved this public case to a private message (or the customer wrote in
+        # private since): the agent continues there.
         metadata["visibility"] = "private"
     # Refused up front when it cannot reach the customer; said delivered only when it was.
     outcome = await run_sync(send_answer, desk, ticket, user.agent.username, text, metadata)
@@ -409,6 +414,7 @@ async def case_events(request: Request, ticket_id: int) -> HTTPResponse:
                     local(line["entry"].at, "%a %d %b %H:%M:%S"),
                     (line["entry"].meta or {}).get("channel") or ticket.channel,
                     (line["entry"].meta or {}).get("visibility"),
+                    str((line["entry"].meta or {}).get("route") or "").replace("_", " "),
                 )
                 if part
             ),
