@@ -158,13 +158,21 @@ def cmd_resolve(args: argparse.Namespace) -> int:
 
 def cmd_send(args: argparse.Namespace) -> int:
     """Sends the pending notices through Rasa (until none is left, or --timeout)."""
+    from datetime import timedelta
+
     from bot.settings import load_brand
     from desk.incident_notices import NoticeSender
     from desk.rasa import RasaClient
 
     store = _store(args.db)
     try:
-        sender = NoticeSender(store, RasaClient.from_env(), load_brand())
+        sender = NoticeSender(
+            store,
+            RasaClient.from_env(),
+            load_brand(),
+            lease=timedelta(seconds=args.lease_seconds),
+            per_minute=args.per_minute,
+        )
         done = sender.drain(timeout=args.timeout)
         print(f"notices this run {done}; all {store.notice_counts()}")
     finally:
@@ -208,6 +216,16 @@ def add_incident_commands(commands: Any) -> None:
 
     send = sub.add_parser("send", help="send the pending notices through Rasa")
     send.add_argument("--timeout", type=float, default=600.0, help="seconds at most")
+    send.add_argument(
+        "--lease-seconds",
+        type=float,
+        default=120.0,
+        help="a claim older than this, left by a sender that stopped, is settled and resent if "
+        "it never reached the channel (only when no other sender runs)",
+    )
+    send.add_argument(
+        "--per-minute", type=int, default=None, help="one rate for every channel (brand.yml's)"
+    )
     send.set_defaults(func=cmd_send)
 
     for parser in (opening, listing, show, send, *sub.choices.values()):

@@ -142,6 +142,8 @@ class NoticeSender:
         brand: The brand (rates, status page, fallback language).
         texts: The incident texts.
         live: Which channels a live process serves (default: the channel workers' beats).
+        lease: How long a claim holds before another sender settles it (:data:`LEASE`).
+        per_minute: One rate for every channel instead of brand.yml's (a catch-up, a bench).
     """
 
     def __init__(
@@ -151,6 +153,8 @@ class NoticeSender:
         brand: Brand,
         texts: IncidentTexts | None = None,
         live: Callable[[], set[str]] | None = None,
+        lease: dt.timedelta = LEASE,
+        per_minute: int | None = None,
     ) -> None:
         self.store = store
         self.rasa = rasa
@@ -158,10 +162,11 @@ class NoticeSender:
         self.texts = texts or IncidentTexts(fallback=brand.default_language)
         rates: Mapping[str, int] = brand.incidents.send_per_minute
         self.buckets = {
-            channel: TokenBucket(int(rates.get(channel, DEFAULT_PER_MINUTE)))
+            channel: TokenBucket(per_minute or int(rates.get(channel, DEFAULT_PER_MINUTE)))
             for channel in SENDING_CHANNELS
         }
         self._live = live or self._live_channels
+        self.lease = lease
 
     def _live_channels(self) -> set[str]:
         try:
@@ -173,7 +178,7 @@ class NoticeSender:
         """Settles notices a stopped sender left claimed, from their delivery records."""
         when = now or utc_now()
         settled = 0
-        for notice in self.store.stale_notices(when - LEASE):
+        for notice in self.store.stale_notices(when - self.lease):
             recorded = self._recorded(notice)
             if recorded is not None and recorded.state == deliveries.QUEUED:
                 continue  # the connector is still trying
