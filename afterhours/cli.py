@@ -250,6 +250,7 @@ _DATABASE_COMMANDS = {
     "replay": False,
     "demo": True,
     "incident": True,
+    "privacy": True,
 }
 
 

@@ -25,7 +25,16 @@ from bot.channels.schema import (
 )
 from desk.models import AuditEvent, Note, TrainingExample
 from desk.privacy import ERASED, INCIDENT_PREFIX, erase_rows, erased_token
-from desk.privacy_stores import EVENTS, Customer, PrivacyError, Stores, chunks, secure_delete
+from desk.privacy_stores import (
+    EVENTS,
+    Customer,
+    PrivacyError,
+    Stores,
+    chunks,
+    other_channel_tables,
+    rows_of,
+    secure_delete,
+)
 from handoff.models import OPEN_STATUSES, Ticket, TranscriptEntry
 
 __all__ = ["erase_once"]
@@ -285,6 +294,11 @@ def _erase_channels(
     counts["channels.channel_opt_outs"] = sum(
         _hash_opt_out(connection, customer, at) for customer in customers
     )
+    for table in other_channel_tables(stores):
+        where = rows_of(table, ids, customers)
+        counts[f"channels.{table.name}"] = (
+            connection.execute(sa.delete(table).where(where)).rowcount or 0
+        )
 
 
 def _hash_opt_out(connection: Connection, customer: Customer, at: dt.datetime) -> int:

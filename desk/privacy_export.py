@@ -35,6 +35,8 @@ from desk.privacy_stores import (
     Stores,
     chunks,
     find_conversations,
+    other_channel_tables,
+    rows_of,
 )
 from handoff.clock import utc_now
 from handoff.models import Csat, Ticket, TranscriptEntry
@@ -155,6 +157,10 @@ def _inbox_export(
             part["deliveries"].append(_plain(dict(row._mapping)))
         for customer in customers:
             part["opt_outs"] += _opt_out_state(connection, customer)
+        part["other"] = {}
+        for table in other_channel_tables(stores):
+            found = connection.execute(sa.select(table).where(rows_of(table, ids, customers)))
+            part["other"][table.name] = [_plain(dict(r._mapping)) for r in found]
     return part
 
 

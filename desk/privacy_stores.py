@@ -36,6 +36,8 @@ __all__ = [
     "default_endpoints",
     "find_conversations",
     "open_tracker",
+    "other_channel_tables",
+    "rows_of",
     "secure_delete",
 ]
 
@@ -289,6 +291,27 @@ def find_conversations(stores: Stores, customers: Sequence[Customer]) -> list[st
                     connection.execute(sa.select(column).where(probe(column)).distinct()).scalars()
                 )
     return sorted(found)
+
+
+def other_channel_tables(stores: Stores) -> list[sa.Table]:
+    """The channels' tables other features add whose rows name a conversation.
+
+    Like ``channel_private_links`` (a group conversation's move to a private chat, ``used_by``
+    that chat): handled by their columns, whatever else they hold.
+    """
+    known = {channel_inbox.name}
+    tables = stores.reflect(stores.channels, "channel_", "conversation_id")
+    return [t for t in tables if t.name not in known]
+
+
+def rows_of(table: sa.Table, ids: Sequence[str], customers: Sequence[Customer]) -> Any:
+    """The condition picking a customer's rows of such a table (by conversation, or by user)."""
+    picks: list[Any] = [table.c.conversation_id.in_(list(ids))]
+    if "used_by" in table.c and "channel" in table.c:
+        picks += [
+            sa.and_(table.c.channel == c.channel, table.c.used_by == c.sender) for c in customers
+        ]
+    return sa.or_(*picks)
 
 
 def chunks(values: Iterable[Any], size: int = 500) -> Iterator[list[Any]]:

@@ -36,6 +36,7 @@ from desk.privacy_stores import (
     chunks,
     default_endpoints,
     open_tracker,
+    other_channel_tables,
     secure_delete,
 )
 from handoff.clock import utc_now
@@ -111,14 +112,21 @@ def _purge_incidents(
     return counts
 
 
-def _purge_inbox(connection: Connection, cutoff: dt.datetime, dry_run: bool) -> dict[str, int]:
+def _purge_inbox(
+    stores: Stores, connection: Connection, cutoff: dt.datetime, dry_run: bool
+) -> dict[str, int]:
     inbox = channel_inbox.c
     ended = sa.or_(
         sa.and_(inbox.status == "done", inbox.processed_at < cutoff),
         sa.and_(inbox.status == "failed", inbox.attempted_at < cutoff),
     )
     old = list(connection.execute(sa.select(inbox.id).where(ended)).scalars())
-    return {
+    counts = {
+        f"channels.{t.name}": _remove(connection, t, t.c.created_at < cutoff, dry_run)
+        for t in other_channel_tables(stores)
+        if "created_at" in t.c
+    }
+    return counts | {
         "channels.channel_replies": _remove_in(
             connection, channel_replies, channel_replies.c.entry_id, old, dry_run
         ),
@@ -191,7 +199,7 @@ def purge(
             counts["desk.desk_audit_log"] = _remove(connection, audit, audit.c.at < cutoff, dry_run)
     if stores.has(stores.channels, channel_inbox.name):
         with _in(stores.channels, dry_run) as connection:
-            counts |= _purge_inbox(connection, before(retention.inbox), dry_run)
+            counts |= _purge_inbox(stores, connection, before(retention.inbox), dry_run)
     if stores.tracker is not None:
         with _in(stores.tracker, dry_run) as connection:
             cutoff = before(retention.conversations)

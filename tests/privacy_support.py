@@ -21,6 +21,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.channels import deliveries
 from bot.channels.inbox import Inbox
 from bot.channels.inbox import migrate as migrate_channels
+from bot.channels.private_links import create_token
 from bot.inbound import Inbound
 from bot.tracker_store import LeanSQLTrackerStore
 from desk.db import migrate as migrate_desk
@@ -193,6 +194,10 @@ def build(
     # An audit detail that names the customer (another feature's, or a future one's).
     desk.audit("sofia", "lookup", None, {"who": f"x:{HANDLE}", "count": 2}, now=at)
     inbox.set_opt_out("sms", PHONE, True, at, "STOP")
+    # A move to a private chat waiting for the Telegram customer (channel_private_links).
+    conversation = CUSTOMERS[2].conversation_id
+    ticket = built.tickets[conversation]
+    create_token(queue.engine, "telegram", conversation, ticket_id=ticket, pending=NOTE, now=at)
     return built
 
 

@@ -116,6 +116,7 @@ def test_the_export_holds_every_message_the_customer_sent_across_channels(world:
     incidents = stores["queue"]["incidents"]
     assert {r["text"] for r in incidents["handoff_incident_reports"]} == sent
     assert len(incidents["handoff_incident_links"]) == 3
+    assert len(stores["channels"]["other"]["channel_private_links"]) == 1
     assert OTHER_TEXT not in json.dumps(document)
     readable = summary(document)
     assert "3 messages" in readable and "opted out: yes" in readable and "3 notes" in readable
@@ -142,6 +143,7 @@ def test_erasure_leaves_no_trace_and_keeps_the_bystander(world: Built, tmp_path:
     assert done.counts["desk.desk_audit_log"] == 1
     assert done.counts["queue.handoff_incident_reports"] == 3
     assert done.counts["queue.handoff_incident_links"] == 3
+    assert done.counts["channels.channel_private_links"] == 1
     # The bystander keeps everything; the erased tickets stay as anonymous husks for the reports.
     assert {n for _, n in scan(world.stores, (OTHER_TEXT, OTHER.sender))} == {
         OTHER_TEXT,
@@ -250,6 +252,7 @@ def test_the_purge_removes_exactly_what_is_past_its_time(world: Built, now: dt.d
     assert done["desk.desk_audit_log"] == 0  # kept for two years
     assert done["queue.handoff_incident_reports"] == 4
     assert done["queue.handoff_incident_links"] == 4
+    assert done["channels.channel_private_links"] == 1
     remaining = {n for _, n in scan(world.stores)}
     assert remaining == {PHONE, "351912345678", HANDLE}  # the opt-out row and an audit detail
     final = purge(world.stores, retention, now=now + dt.timedelta(days=731))
