@@ -210,14 +210,26 @@ def _under_locks(
         if stores.endpoints and stores.endpoints.is_file()
         else None
     )
-    lock_store = LockStore.create(config)
+    try:
+        lock_store = LockStore.create(config)
+    except Exception as error:  # noqa: BLE001 - Redis down, a bad setting: say so, change nothing
+        raise PrivacyError(
+            f"the lock store ({stores.lock_kind()}) cannot be used ({type(error).__name__}): "
+            "nothing was erased"
+        ) from error
 
     async def locked() -> dict[str, int]:
         async with AsyncExitStack() as stack:
             for conversation in sorted(ids):  # one order everywhere: no deadlock between two
-                await stack.enter_async_context(
-                    lock_store.lock(conversation, lock_lifetime=120, wait_time_in_seconds=0.1)
-                )
+                try:
+                    await stack.enter_async_context(
+                        lock_store.lock(conversation, lock_lifetime=120, wait_time_in_seconds=0.1)
+                    )
+                except Exception as error:  # noqa: BLE001 - a lock not taken: change nothing
+                    raise PrivacyError(
+                        f"a conversation's lock could not be taken ({type(error).__name__}): "
+                        "nothing was erased; try again"
+                    ) from error
             return await asyncio.to_thread(work)
 
     return asyncio.run(locked())
