@@ -317,3 +317,25 @@ def test_the_daily_job_purges_and_logs_counts_only(
     (line,) = [r.getMessage() for r in caplog.records if r.name == "desk.retention"]
     assert "queue.handoff_tickets=4" in line and "channels.channel_inbox=4" in line
     assert not [n for n in NEEDLES if n.lower() in caplog.text.lower()]
+
+
+def test_retention_settings_are_checked_and_named() -> None:
+    import yaml
+
+    from bot.settings import ConfigError, parse_brand
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "brand.yml").read_text("utf-8"))
+    raw.pop("retention", None)
+    assert parse_brand(raw).retention == Retention()  # 90 days; the audit log 730
+    raw["retention"] = {"tickets": 30, "audit_log": 3650}
+    assert parse_brand(raw).retention == Retention(tickets=30, audit_log=3650)
+    for wrong, words in (
+        ({"tickets": 0}, "`retention.tickets` must be a number of days, 1 or more, got 0"),
+        ({"inbox": "soon"}, "`retention.inbox` is 'soon'"),
+        ({"audit_log": True}, "`retention.audit_log` is True"),
+        ([90], "`retention` must map conversations, tickets, inbox and audit_log"),
+    ):
+        raw["retention"] = wrong
+        with pytest.raises(ConfigError, match="brand.yml: ") as caught:
+            parse_brand(raw)
+        assert words in str(caught.value)
