@@ -96,6 +96,8 @@ class Customer:
         channel, sender = found.group(1), found.group(2).strip()
         if channel == "x":
             sender = sender.lstrip("@")
+        if channel == "sms":  # as the connector stores it: E.164, no spaces or dashes
+            sender = re.sub(r"[\s().-]", "", sender)
         return cls(channel, sender)
 
 

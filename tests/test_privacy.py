@@ -85,6 +85,7 @@ def world(request: pytest.FixtureRequest, tmp_path: Path, now: dt.datetime) -> I
 def test_a_customer_is_channel_and_sender() -> None:
     assert Customer.parse(" sms:+351912345678 ").conversation_id == "sms:+351912345678"
     assert Customer.parse("x:@Anna").sender == "Anna"
+    assert Customer.parse("sms:+351 912-345 678").sender == "+351912345678"
     assert Customer.parse("telegram:-100/42").sender == "-100/42"
     for bad in ("", "sms", ":123", "SMS:1", "sms: "):
         with pytest.raises(PrivacyError, match="CHANNEL:SENDER"):
