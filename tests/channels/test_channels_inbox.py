@@ -274,12 +274,13 @@ def test_migrating_twice_changes_nothing_and_shares_the_database_with_the_queue(
             "channel_opt_outs",
             "channel_replies",
             "channel_workers",
+            "channel_private_links",
             VERSION_TABLE,
         } <= tables
         assert "handoff_tickets" in tables
         with inbox.engine.connect() as connection:
             versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
-        assert versions == [("c0004",)]
+        assert versions == [("c0005",)]
     finally:
         inbox.dispose()
         queue.dispose()
