@@ -358,6 +358,47 @@ def test_personal_data_in_public_gets_a_short_public_reply_and_a_dm(
     assert tracker_triage(stack, f"x:{customer}").get("decision") == "handoff"
 
 
+def test_closed_dms_get_the_dm_link_and_the_customers_dm_joins_the_ticket(
+    stack: XStack, inbox: Any
+) -> None:
+    # Issue 18: she does not follow the brand; X refuses the DM. The public reply must not claim
+    # one and carries the brand's DM link; her DM joins the same conversation and ticket.
+    from handoff.queue import HandoffQueue
+
+    fake = stack.fake
+    customer = who("closed")
+    fake.close_dms(customer)
+    tweet = fake.mention(customer, "why was I charged 12 euros this month? my NIF is 198765436")
+    [public] = replies(fake, tweet)
+    assert public["text"].startswith(f"@{customer} ") and "198765436" not in public["text"]
+    assert f"https://x.com/messages/compose?recipient_id={fake.brand_id}" in public["text"]
+    assert "sent you" not in public["text"].lower()
+    assert fake.dms_to(customer) == [] and fake.hits("dm_send")[-1].status == 403
+    ticket_id = int(tracker_triage(stack, f"x:{customer}")["ticket"])
+    queue = HandoffQueue.from_url(stack.db_url, migrate=False)
+    try:
+
+        def routes() -> list[Any]:
+            ticket = queue.get(ticket_id)
+            return [(line.meta or {}).get("route") for line in ticket.transcript]
+
+        assert wait_until(lambda: "link_sent" in routes(), 30)
+        assert [r for r in routes() if r] == ["dm_refused", "link_sent"]
+        # She opens the link and writes: the private line she missed goes now, by DM.
+        fake.dm(customer, "here I am")
+        wait_until(lambda: fake.dms_to(customer), 60)
+        [dm] = fake.dms_to(customer)
+        assert dm["text"].startswith("Hi, we're continuing our conversation here, in private.")
+        assert wait_until(lambda: "first_private_message" in routes(), 30)
+        ticket = queue.get(ticket_id)
+        assert ticket.conversation_id == f"x:{customer}"
+        assert [line.text for line in ticket.transcript if line.author == "customer"][-1] == (
+            "here I am"
+        )
+    finally:
+        queue.dispose()
+
+
 def test_pages_of_mentions_are_all_answered_once(stack: XStack, inbox: Any) -> None:
     fake = stack.fake
     before = len(fake.hits("mentions"))
