@@ -336,7 +336,10 @@ class ActionAppendToTicket(Action):
         if ticket is None or ticket.status == "resolved":
             # Released without the slot being cleared: the message must not be lost, so it
             # opens a new ticket through the normal handoff path.
-            logger.warning("Conversation %s had no open ticket; opening one", tracker.sender_id)
+            logger.warning(
+                "A conversation on %s had no open ticket (released slot); opening one",
+                tracker.sender_id.split(":", 1)[0],
+            )
             return [SlotSet("handoff_ticket", None)] + await ActionHandoff().run(
                 dispatcher, tracker, domain
             )
