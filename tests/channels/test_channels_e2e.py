@@ -309,3 +309,60 @@ def test_the_desk_says_delivered_only_when_the_channel_took_the_answer(
         assert [e.author for e in queue.get(x_case.id).transcript] == ["customer", "bot"]  # type: ignore[union-attr]
     finally:
         queue.dispose()
+
+
+def test_a_group_member_who_never_started_the_bot_gets_a_start_link_joining_the_ticket(
+    stack: ChannelStack, telegram: Any
+) -> None:
+    # Issue 18: the bot cannot write to her privately; the group reply must not claim it did and
+    # carries the bot's start link; the private chat it opens joins her group conversation.
+    import re
+
+    from handoff.queue import HandoffQueue
+
+    group, user = -1008100009, 8100009
+    conversation = f"telegram:{group}/{user}"
+    telegram.not_started.add(user)
+    telegram.push(
+        telegram.message_update(
+            "@AuroraCareBot why was I charged 12 euros this month? my NIF is 198765436",
+            chat_id=group,
+            user_id=user,
+            chat_type="supergroup",
+        )
+    )
+    (public,) = telegram.wait_for(1, chat_id=group, timeout=90) or [None]
+    assert public is not None, stack.log_tail()
+    assert "198765436" not in public.text and "sent you" not in public.text.lower()
+    link = re.search(r"https://t\.me/AuroraCareBot\?start=([A-Za-z0-9_-]+)", public.text)
+    assert link, public.text
+    assert telegram.sent_to(user) == []
+
+    telegram.push(telegram.message_update(f"/start {link.group(1)}", chat_id=user))
+    (private,) = telegram.wait_for(1, chat_id=user, timeout=60) or [None]
+    assert private is not None and private.text.startswith("Hi, we're continuing"), stack.log_tail()
+    telegram.push(telegram.message_update("here I am", chat_id=user))
+    queue = HandoffQueue.from_url(stack.db_url, migrate=False)
+    try:
+        ticket = wait_for(
+            lambda: next(
+                (
+                    t
+                    for t in queue.list_tickets()
+                    if t.conversation_id == conversation
+                    and any(line.text == "here I am" for line in t.transcript)
+                ),
+                None,
+            )
+        )
+    finally:
+        queue.dispose()
+    assert ticket is not None, stack.log_tail()
+    routes = [(line.meta or {}).get("route") for line in ticket.transcript]
+    assert [r for r in routes if r] == [
+        "dm_refused",
+        "link_sent",
+        "private_chat_opened",
+        "dm_delivered",
+    ]
+    assert len(telegram.sent_to(group)) == 1  # nothing more in public
