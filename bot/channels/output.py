@@ -108,6 +108,7 @@ class RenderingOutputChannel(OutputChannel):
         if move == MOVE_PUBLIC:
             chosen = await self._public_move_text(recipient_id, text, kwargs)
             if chosen is None:
+                await self.moved(recipient_id, kwargs)  # the private line's fate, at least
                 return
             text = chosen
         mark = self.delivery_mark()

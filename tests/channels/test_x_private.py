@@ -223,19 +223,21 @@ async def test_without_a_ticket_the_move_is_still_honest(fresh: FakeX, inbox: In
     assert "compose?recipient_id=" in reply["text"] and "sent you" not in reply["text"]
 
 
-async def test_no_alternative_wording_means_no_public_claim(fresh: FakeX, inbox: Inbox) -> None:
+async def test_no_alternative_wording_means_no_public_claim(
+    fresh: FakeX, inbox: Inbox, queue: HandoffQueue
+) -> None:
     # An action that gave no `if_no_dm` text: nothing true to say in public, so nothing is said.
     channel = connector(fresh, inbox)
     fresh.close_dms("nuno")
     tweet = fresh.mention("nuno", "help")
+    ticket = await asyncio.to_thread(open_ticket, queue, "x:nuno", "nuno")
     output = mention_output(channel, tweet, "nuno")
-    await output.send_response(
-        "x:nuno", {"text": DM_LINE, "visibility": "private", "move_to_private": "dm"}
-    )
-    await output.send_response(
-        "x:nuno", {"text": SENT_A_DM, "visibility": "public", "move_to_private": "public"}
-    )
+    marks = {"move_to_private": "dm", "ticket": ticket}
+    await output.send_response("x:nuno", {"text": DM_LINE, "visibility": "private", **marks})
+    marks["move_to_private"] = "public"
+    await output.send_response("x:nuno", {"text": SENT_A_DM, "visibility": "public", **marks})
     assert fresh.posted_tweets == [] and output.refusals == ["blocked", "no_conversation"]
+    assert routes(queue, ticket)[1:] == [("bot", "private", "dm_refused")]
 
 
 @pytest.mark.parametrize("language", LANGUAGES)
