@@ -162,7 +162,17 @@ class RenderingOutputChannel(OutputChannel):
         return None
 
     async def moved(self, recipient_id: str, kwargs: dict[str, Any]) -> None:
-        """Called once a move to private's public reply was handled (connectors record it)."""
+        """Records on the ticket where the conversation went (see :mod:`private_links`).
+
+        Called once a move to private's public reply was handled; replay records too, so its
+        tickets hold what it reports as sent.
+        """
+        from bot.channels.private_links import record_move
+
+        ticket = kwargs.get("ticket")
+        if ticket is None or not str(ticket).isdigit():
+            return
+        await asyncio.to_thread(record_move, int(ticket), self.channel, self.move)
 
     async def emit(self, recipient_id: str, reply: Reply) -> None:
         """Hands one rendered part on; connectors add their bookkeeping around ``deliver``."""
@@ -273,15 +283,6 @@ class ConnectorOutput(RenderingOutputChannel):
         if self.skipped > skipped or len(self.sent) == sent:
             return UNKNOWN
         return DELIVERED
-
-    async def moved(self, recipient_id: str, kwargs: dict[str, Any]) -> None:
-        """Records on the ticket where the conversation went (see :mod:`private_links`)."""
-        from bot.channels.private_links import record_move
-
-        ticket = kwargs.get("ticket")
-        if ticket is None or not str(ticket).isdigit():
-            return
-        await asyncio.to_thread(record_move, int(ticket), self.channel, self.move)
 
     async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
         """Sends a bot message; one from the desk (``delivery_id``) has its outcome recorded.

@@ -81,7 +81,8 @@ def _queue() -> BotQueue:
     url = database_url()
     with _queues_lock:
         if url not in _queues:
-            _queues[url] = BotQueue.from_url(url, migrate=True)
+            # The action server migrated it before it opened the ticket recorded on.
+            _queues[url] = BotQueue.from_url(url, migrate=False)
         return _queues[url]
 
 
