@@ -29,7 +29,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 # As config.yml's `language_coverage`: fewer examples than this in a language is a gap.
-MIN_EXAMPLES = 3
+MIN_EXAMPLES = 5
 
 
 def _documents(paths: Iterable[Path]) -> Iterable[tuple[Path, dict[str, Any]]]:
