@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import unicodedata
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -27,6 +28,17 @@ __all__ = ["RESOLVED_MARKS", "channel_night"]
 #: The resolution's opening words in each language (data/responses/incident.yml).
 RESOLVED_MARKS = ("Good news", "Boas notícias", "Buenas noticias", "Buone notizie")
 BATCH = 25
+
+
+def _plain(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def _resolved(text: str) -> bool:
+    """Whether a message a customer received is the resolution (after an @handle, SMS's GSM-7)."""
+    plain = _plain(text)
+    return any(_plain(mark) in plain for mark in RESOLVED_MARKS)
 
 
 def _drivers(channels: Sequence[str]) -> dict[str, Driver]:
@@ -119,9 +131,7 @@ def channel_night(
             received = {}
             for name, driver in drivers.items():
                 for key, replies in driver.replies().items():
-                    received[f"{name}:{key}"] = sum(
-                        1 for _at, text in replies if text.startswith(RESOLVED_MARKS)
-                    )
+                    received[f"{name}:{key}"] = sum(1 for _at, text in replies if _resolved(text))
         finally:
             store.dispose()
     outage = {f"{n}:{key}" for n, (key, _t, kind) in routed if kind == "outage"}
