@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from handoff.base import as_utc
@@ -516,6 +516,32 @@ class IncidentStore(NoticeQueue):
             .group_by(IncidentNotice.state)
         )
         return {state: int(n) for state, n in session.execute(query).all()}
+
+    def erase_conversation(self, conversation_id: str) -> int:
+        """Erases one customer's reports, links and notices (a privacy erasure); returns rows.
+
+        The incident and its parent case stay (their sample lines are masked reports: the
+        privacy erasure of tickets handles the parent case's transcript).
+        """
+        removed = 0
+        with self._transaction() as session:
+            for model in (IncidentNotice, IncidentLink, IncidentReport):
+                result = session.execute(
+                    delete(model).where(model.conversation_id == conversation_id)
+                )
+                removed += int(result.rowcount or 0)
+        return removed
+
+    def purge_reports(self, before: dt.datetime) -> int:
+        """Deletes reports no incident took, older than ``before`` (retention); returns rows."""
+        with self._transaction() as session:
+            result = session.execute(
+                delete(IncidentReport).where(
+                    IncidentReport.at < as_utc(before, "before"),
+                    IncidentReport.incident_id.is_(None),
+                )
+            )
+            return int(result.rowcount or 0)
 
     def first_update_at(self, incident_id: int) -> dt.datetime | None:
         """When the first update (or the resolution) was posted, or None."""

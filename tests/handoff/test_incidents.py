@@ -162,3 +162,14 @@ def test_report_size_and_time_to_first_update(store: IncidentStore) -> None:
         incident_report(store.engine, T0 + dt.timedelta(days=1), T0 + dt.timedelta(days=2))["count"]
         == 0
     )
+
+
+def test_erasure_and_purge(store: IncidentStore) -> None:
+    for n in range(6):
+        store.note_report(report(n, n), RULES)
+    [incident] = store.incidents()
+    store.post(incident.id, "update", {"*": "On it."}, "sup", T0, RULES.update_every)
+    assert store.erase_conversation("sms:+351910000003") == 3  # report, link, notice
+    assert len(store.links(incident.id)) == 5 and len(store.notices(incident.id)) == 5
+    store.note_report(report(40, 200, kind="tv"), RULES)  # a lone report no incident took
+    assert store.purge_reports(T0 + dt.timedelta(days=1)) == 1
