@@ -56,7 +56,8 @@ class ReplayFigures:
     linked_replies: int = 0  # outage lines whose reply was the incident's
     linked_customers: int = 0  # outage customers linked (those before it opened included)
     routine: int = 0
-    routine_linked: int = 0
+    routine_linked: int = 0  # linked in the store (an early misread report is linked later)
+    routine_incident_replies: int = 0  # routine lines answered with the incident reply
     tickets: int = 0  # tickets of customers (the parent case not included)
     parent_cases: int = 0
     handoffs_linked: int = 0
@@ -73,6 +74,7 @@ class ReplayFigures:
             "reports linked": f"{self.linked_customers}/{self.reports} ({share:.1%})",
             "incident replies": self.linked_replies,
             "routine linked": f"{self.routine_linked}/{self.routine}",
+            "routine given the incident reply": self.routine_incident_replies,
             "tickets": self.tickets,
             "parent cases": self.parent_cases,
             "resolution notices": f"{self.notices} (max {self.notices_per_customer_max}/customer)",
@@ -133,6 +135,7 @@ def _score(
             figures.handoffs_linked += result.incident is not None and result.decision == "handoff"
         else:
             figures.routine += 1
+            figures.routine_incident_replies += result.incident is not None
             figures.routine_linked += bool(
                 result.incident is not None or senders[result.id] in linked
             )
