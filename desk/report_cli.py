@@ -15,6 +15,20 @@ from typing import Any
 __all__ = ["add_report_command", "cmd_report"]
 
 
+def _incident_rows(incidents: dict[str, Any]) -> list[tuple[str, str]]:
+    """The report's incidents line, when there were any (README "Incidents")."""
+    if not incidents.get("count"):
+        return []
+    wait = _minutes(incidents["median_minutes_to_first_update"])
+    return [
+        (
+            "Incidents",
+            f"{incidents['count']} ({incidents['customers']} customers linked), "
+            f"first update after median {wait}",
+        )
+    ]
+
+
 def _minutes(value: float | None) -> str:
     if value is None:
         return "—"
@@ -81,16 +95,7 @@ def _print_table(report: dict[str, Any]) -> None:
             else f"{report['csat']['average']:.2f} ({report['csat']['count']} answers)",
         ),
     ]
-    incidents = report.get("incidents") or {}
-    if incidents.get("count"):
-        rows.append(
-            (
-                "Incidents",
-                f"{incidents['count']} ({incidents['customers']} customers linked), "
-                "first update after median "
-                + _minutes(incidents["median_minutes_to_first_update"]),
-            )
-        )
+    rows.extend(_incident_rows(report.get("incidents") or {}))
     for label, value in rows:
         summary.add_row(label, value)
     console.print(summary)
