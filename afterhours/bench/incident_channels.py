@@ -107,6 +107,17 @@ def _notify_with_a_crash(store: Any, db_url: str, rasa_url: str, total: int) -> 
     return counts
 
 
+def _tickets(engine: Any) -> int:
+    """Tickets opened for customers (the incidents' parent cases left out)."""
+    from sqlalchemy import func, select
+
+    from handoff.models import Ticket
+
+    with engine.connect() as connection:
+        query = select(func.count()).select_from(Ticket).where(Ticket.channel != "incident")
+        return int(connection.execute(query).scalar_one())
+
+
 def channel_night(
     lines: Sequence[dict[str, Any]], model: Path, channels: Sequence[str]
 ) -> dict[str, object]:
@@ -122,6 +133,7 @@ def channel_night(
         store = IncidentStore.from_url(stack.db_url, migrate=False)
         try:
             incidents = store.incidents()
+            tickets = _tickets(store.engine)
             linked = {link.conversation_id for i in incidents for link in store.links(i.id)}
             for incident in incidents:
                 store.post(incident.id, "resolved", {}, "bench", utc_now(), timedelta(hours=1))
@@ -140,6 +152,8 @@ def channel_night(
         "incidents": len(incidents),
         "reports linked": f"{len(outage & linked)}/{len(outage)}",
         "routine linked": f"{len(routine & linked)}/{len(routine)}",
+        "tickets": tickets,
+        "parent cases": len([i for i in incidents if i.ticket_id]),
         "notices": total,
         "notice states": states,
         "resolution received once": sum(1 for c in linked if received.get(c) == 1),
