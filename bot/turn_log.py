@@ -78,8 +78,11 @@ def create_table(engine: Engine) -> None:
     """
     try:
         _METADATA.create_all(engine, checkfirst=True)
-    except (sa.exc.OperationalError, sa.exc.ProgrammingError) as error:
-        logger.error("Could not create the turn log table: %s", type(error).__name__)
+    except sa.exc.DBAPIError as error:
+        # Two workers creating it at once: PostgreSQL refuses the second (a unique violation on
+        # its catalogue, not an "already exists"); the first one's table is the one to use.
+        if not has_table(engine):
+            logger.error("Could not create the turn log table: %s", type(error).__name__)
 
 
 def has_table(engine: Engine) -> bool:

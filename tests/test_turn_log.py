@@ -238,3 +238,18 @@ def test_a_bad_triage_value_costs_its_row_not_the_turn(
 
     asyncio.run(run())
     assert events_count(url) > 1 and logged(url) == []
+
+
+def test_two_servers_creating_the_table_at_once_both_start(monkeypatch: Any) -> None:
+    """PostgreSQL refuses the second CREATE TABLE with a unique violation: not a crash."""
+    from bot import turn_log
+
+    engine = sa.create_engine("sqlite://")
+    turn_log.create_table(engine)  # the first server
+
+    def racing(*_args: Any, **_kwargs: Any) -> None:
+        raise sa.exc.IntegrityError("CREATE TABLE afterhours_turn_log", {}, Exception("dup"))
+
+    monkeypatch.setattr(turn_log._METADATA, "create_all", racing)
+    turn_log.create_table(engine)  # the second: logged nothing, raised nothing
+    assert turn_log.has_table(engine)
