@@ -262,7 +262,8 @@ class IncidentStore(NoticeQueue):
             status="open",
             created_at=at,
             updated_at=at,
-            reply_eta=at,
+            # The customers are promised an update by then: the case's promise is the same.
+            reply_eta=at + update_every,
             last_customer_message_at=at,
             transcript=[],
         )
@@ -320,6 +321,32 @@ class IncidentStore(NoticeQueue):
                 text=report.text,
                 personal_data=[],
                 meta={"channel": report.channel, "language": report.language, "sample": True},
+            )
+        )
+
+    @staticmethod
+    def _on_parent(
+        session: Session,
+        ticket_id: int,
+        kind: str,
+        texts: Mapping[str, str],
+        by: str,
+        when: dt.datetime,
+    ) -> None:
+        """Writes a post on the parent case, as the agent's line (its promise kept by it)."""
+        lines = session.scalar(
+            select(func.max(TranscriptEntry.position)).where(TranscriptEntry.ticket_id == ticket_id)
+        )
+        message = next(iter(texts.values()), "") if texts else ""
+        session.add(
+            TranscriptEntry(
+                ticket_id=ticket_id,
+                position=(lines if lines is not None else -1) + 1,
+                at=when,
+                author="agent",
+                text=f"[{kind}] {message}".strip(),
+                personal_data=[],
+                meta={"source": "incident", "agent": by, "incident_post": kind},
             )
         )
 
@@ -442,6 +469,8 @@ class IncidentStore(NoticeQueue):
             incident.last_update = next(iter(texts.values()), None) or kind
             incident.last_update_at = when
             incident.next_update_at = when + update_every
+            if incident.ticket_id is not None:
+                self._on_parent(session, incident.ticket_id, kind, texts, by, when)
             if kind == "resolved":
                 incident.status, incident.resolved_at = "resolved", when
                 if incident.ticket_id is not None:

@@ -173,3 +173,16 @@ def test_erasure_and_purge(store: IncidentStore) -> None:
     assert len(store.links(incident.id)) == 5 and len(store.notices(incident.id)) == 5
     store.note_report(report(40, 200, kind="tv"), RULES)  # a lone report no incident took
     assert store.purge_reports(T0 + dt.timedelta(days=1)) == 1
+
+
+def test_posts_are_the_parent_cases_agent_lines(store: IncidentStore, db_url: str) -> None:
+    incident = store.declare("internet", None, "sup", T0, RULES.update_every)
+    store.post(incident.id, "update", {"*": "Crews on site."}, "sofia", T0, RULES.update_every)
+    queue = HandoffQueue.from_url(db_url)
+    try:
+        ticket = queue.get(incident.ticket_id or 0)
+        assert ticket is not None and ticket.reply_eta == T0 + RULES.update_every
+        [line] = ticket.transcript
+        assert (line.author, line.text) == ("agent", "[update] Crews on site.")
+    finally:
+        queue.dispose()
