@@ -75,3 +75,15 @@ def test_supervisor_declares_updates_resolves(
     assert sofia.post(f"/incidents/{internet.id}/resolve", {}).status_code == 409
     actions = [e.action for e in desk.store.audit_log()]
     assert {"incident_open", "incident_update", "incident_resolved"} <= set(actions)
+
+
+def test_the_parent_case_is_in_the_queue(
+    desk: Desk, client: Callable[[str | None], Client]
+) -> None:
+    store = reported(desk)
+    [incident] = store.incidents()
+    ana = client("ana")
+    queue = ana.get("/queue")
+    assert queue.status_code == 200 and "INC-1: internet in Almada" in queue.text
+    case = ana.get(f"/cases/{incident.ticket_id}")
+    assert case.status_code == 200 and "sem internet em Almada" in case.text
