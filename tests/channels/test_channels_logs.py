@@ -1,8 +1,8 @@
 """No personal data in the connectors' log lines at INFO and above.
 
-A customer writes a phone number, an IBAN, a card number, an email and their name through the SMS, Telegram and X
-connectors (the loopback set-ups of test_sms_channel.py, test_telegram_channel.py and
-test_x_connector.py, against the fake platforms), and the paths that log — answered, opted out,
+A customer writes a phone number, an IBAN, a card number, an email and their name through the SMS,
+Telegram and X connectors (the loopback set-ups of test_sms_channel.py, test_telegram_channel.py
+and test_x_connector.py, against the fake platforms), and the paths that log — answered, opted out,
 opted back in, refused by the platform, blocked, ignored — are walked. Every record captured at
 INFO and above, its traceback included, is then searched for the data, the customer's number and
 the message's text: log lines carry ids (the inbox entry, the number's last digits) instead.
