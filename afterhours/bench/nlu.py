@@ -39,10 +39,12 @@ import yaml
 from afterhours.bench.datasets import CROSSLINGUAL, OOS, Dataset, Example, load_dataset
 from afterhours.bench.results import RESULTS_FILE, append_run, command_line
 from afterhours.bench.scoring import (
-    OOS_INTENT,
     Prediction,
+    as_labels,
     decide,
     e5_reference,
+    intent_name,
+    label_names,
     percentile,
     scores,
     threshold_for_in_scope,
@@ -117,51 +119,6 @@ def fallback_threshold(config: dict[str, Any]) -> float | None:
         if str(step["name"]).endswith(FALLBACK):
             return float(step.get("threshold", 0.3))
     return None
-
-
-def intent_name(label: str) -> str:
-    """A dataset label as a Rasa intent name (`/` would make it a retrieval intent)."""
-    return OOS_INTENT if label == OOS else label.replace("/", "_")
-
-
-def label_names(labels: Sequence[str]) -> dict[str, str]:
-    """Each Rasa intent name the training data gets, mapped back to its dataset label.
-
-    `/` is Rasa's retrieval-intent separator (`alarm/set_alarm` would be trained as the intent
-    `alarm` with a response key), so labels are trained under `intent_name` and the predictions
-    mapped back to the labels before scoring; scored under the Rasa name, every prediction of
-    such a label would count as wrong (0.0% on Multilingual TOD).
-
-    Raises:
-        ValueError: two labels would be trained under the same name (`a/b` and `a_b`).
-    """
-    back: dict[str, str] = {}
-    for label in sorted(set(labels)):
-        name = intent_name(label)
-        if back.get(name, label) != label:
-            raise ValueError(
-                f"intents {back[name]!r} and {label!r} would both be trained as {name!r} "
-                "(Rasa reads `/` as its retrieval-intent separator); rename one of them"
-            )
-        back[name] = label
-    return back
-
-
-def as_labels(predictions: Sequence[Prediction], back: dict[str, str]) -> list[Prediction]:
-    """The predictions under the dataset's labels (see `label_names`).
-
-    Raises:
-        RuntimeError: the model predicted an intent it was not trained on under that name (a
-            retrieval intent's family, another model's intents): scoring it would print a wrong
-            figure without a word.
-    """
-    unknown = sorted({p.intent for p in predictions} - set(back) - {OOS_INTENT, "None"})
-    if unknown:
-        raise RuntimeError(
-            f"the model predicts intents the dataset does not have ({', '.join(unknown[:5])}): "
-            "not scoring it (was it trained on other data, or are intents renamed?)"
-        )
-    return [Prediction(back.get(p.intent, p.intent), p.confidence) for p in predictions]
 
 
 def training_examples(
@@ -432,12 +389,8 @@ def run(args: argparse.Namespace) -> int:
         validation_predictions = (
             parse_batches(agent, [e.text for e in dataset.validation]) if dataset.validation else []
         )
-        test_predictions = as_labels(test_predictions, back)
-        validation_predictions = as_labels(validation_predictions, back)
-        reference = (
-            e5_reference(examples, dataset.test, C=args.e5_reference_c)
-            if (dataset.name in CROSSLINGUAL if args.e5_reference is None else args.e5_reference)
-            else None
+        test_predictions, validation_predictions, reference = _labelled(
+            args, dataset, examples, back, test_predictions, validation_predictions
         )
         if embedding_cache:
             embedding_cache.save()
@@ -482,12 +435,23 @@ def run(args: argparse.Namespace) -> int:
             "load avg": f"{os.getloadavg()[0]:.1f}",
         }
     )
-    if train_hits:
-        figures["note"] = "e5 embeddings cached: training time not comparable"
-    if args.note:
-        figures["note"] = (figures.get("note", "") + "; " if "note" in figures else "") + args.note
-    _print_and_record(args, figures)
+    notes = ["e5 embeddings cached: training time not comparable"] if train_hits else []
+    _print_and_record(args, figures, notes)
     return 0
+
+
+def _labelled(
+    args: argparse.Namespace,
+    dataset: Dataset,
+    examples: list[Example],
+    back: dict[str, str],
+    test: list[Prediction],
+    validation: list[Prediction],
+) -> tuple[list[Prediction], list[Prediction], float | None]:
+    """The predictions under the dataset's labels, and the e5-only reference if asked for."""
+    wanted = dataset.name in CROSSLINGUAL if args.e5_reference is None else args.e5_reference
+    reference = e5_reference(examples, dataset.test, C=args.e5_reference_c) if wanted else None
+    return as_labels(test, back), as_labels(validation, back), reference
 
 
 def _configs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -502,8 +466,10 @@ def _configs(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     return shipped, config
 
 
-def _print_and_record(args: argparse.Namespace, figures: dict[str, Any]) -> None:
-    """Prints the figures and, unless --no-record, appends them to the results file."""
+def _print_and_record(args: argparse.Namespace, figures: dict[str, Any], notes: list[str]) -> None:
+    """Prints the figures (and notes, --note last) and, unless --no-record, records them."""
+    if notes or args.note:
+        figures["note"] = "; ".join(notes + ([args.note] if args.note else []))
     width = max(len(k) for k in figures)
     for name, value in figures.items():
         print(f"  {name:<{width}}  {value}")

@@ -88,6 +88,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="use at most this many training examples per intent (0: all), e.g. to mimic the "
         "bot's few examples per intent",
     )
+    _add_embedding_arguments(parser)
+    parser.add_argument("--note", default="", help="a word on the run, written with its row")
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not append the row to benchmarks/results.md"
+    )
+    parser.add_argument("--results", default=None, help="the results file to append to")
+    parser.add_argument("--keep-model", default=None, help="copy the trained model to this folder")
+
+
+def _add_embedding_arguments(parser: argparse.ArgumentParser) -> None:
+    """The e5 cache and the e5-only reference."""
     parser.add_argument(
         "--e5-cache",
         action="store_true",
@@ -104,9 +115,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--e5-reference-c", type=float, default=10.0, help="that regression's C (not tuned)"
     )
-    parser.add_argument("--note", default="", help="a word on the run, written with its row")
-    parser.add_argument(
-        "--no-record", action="store_true", help="do not append the row to benchmarks/results.md"
-    )
-    parser.add_argument("--results", default=None, help="the results file to append to")
-    parser.add_argument("--keep-model", default=None, help="copy the trained model to this folder")

@@ -214,3 +214,48 @@ def e5_reference(train: Sequence[Example], test: Sequence[Example], C: float = 1
     model.fit(embeddings.embed([e.text for e in train]), [e.intent for e in train])
     predicted = model.predict(embeddings.embed([e.text for e in kept]))
     return float(np.mean([p == e.intent for p, e in zip(predicted, kept, strict=True)]))
+
+
+def intent_name(label: str) -> str:
+    """A dataset label as a Rasa intent name (`/` would make it a retrieval intent)."""
+    return OOS_INTENT if label == OOS else label.replace("/", "_")
+
+
+def label_names(labels: Sequence[str]) -> dict[str, str]:
+    """Each Rasa intent name the training data gets, mapped back to its dataset label.
+
+    `/` is Rasa's retrieval-intent separator (`alarm/set_alarm` would be trained as the intent
+    `alarm` with a response key), so labels are trained under `intent_name` and the predictions
+    mapped back to the labels before scoring; scored under the Rasa name, every prediction of
+    such a label would count as wrong (0.0% on Multilingual TOD).
+
+    Raises:
+        ValueError: two labels would be trained under the same name (`a/b` and `a_b`).
+    """
+    back: dict[str, str] = {}
+    for label in sorted(set(labels)):
+        name = intent_name(label)
+        if back.get(name, label) != label:
+            raise ValueError(
+                f"intents {back[name]!r} and {label!r} would both be trained as {name!r} "
+                "(Rasa reads `/` as its retrieval-intent separator); rename one of them"
+            )
+        back[name] = label
+    return back
+
+
+def as_labels(predictions: Sequence[Prediction], back: dict[str, str]) -> list[Prediction]:
+    """The predictions under the dataset's labels (see `label_names`).
+
+    Raises:
+        RuntimeError: the model predicted an intent it was not trained on under that name (a
+            retrieval intent's family, another model's intents): scoring it would print a wrong
+            figure without a word.
+    """
+    unknown = sorted({p.intent for p in predictions} - set(back) - {OOS_INTENT, "None"})
+    if unknown:
+        raise RuntimeError(
+            f"the model predicts intents the dataset does not have ({', '.join(unknown[:5])}): "
+            "not scoring it (was it trained on other data, or are intents renamed?)"
+        )
+    return [Prediction(back.get(p.intent, p.intent), p.confidence) for p in predictions]
