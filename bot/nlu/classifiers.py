@@ -61,6 +61,9 @@ NGRAM_MODEL_FILE = "linear_intent_ngrams.joblib"
 NEIGHBOURS_FILE = "linear_intent_neighbours.npz"
 EMBEDDING_MODEL_FILE = "linear_intent_embedding.joblib"
 EMBEDDING_C = 10.0
+# A language's mean vector is used from this many examples and this share of them.
+MIN_LANGUAGE_EXAMPLES = 20
+MIN_LANGUAGE_SHARE = 0.05
 META_FILE = "linear_intent.json"
 SENTENCE_EMBEDDINGS = ("e5",)
 RANKING_LENGTH = 10
@@ -322,8 +325,13 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         # language near each other, so a Portuguese question about an English-only intent would
         # land near the Portuguese examples of other intents (on the bot's data, leaving one FAQ's
         # pt/es/it examples out: 16% of them to their intent without centring, 51% with it).
+        # A language needs a real share of the examples for its mean: a few English examples
+        # guessed as Spanish would make a mean of noise (Multilingual TOD en -> es: 65% with it).
+        enough = max(MIN_LANGUAGE_EXAMPLES, MIN_LANGUAGE_SHARE * len(codes))
         self.language_means = {
-            code: vectors[[c == code for c in codes]].mean(axis=0) for code in sorted(set(codes))
+            code: vectors[[c == code for c in codes]].mean(axis=0)
+            for code, count in Counter(codes).items()
+            if count >= enough
         }
         self.language_means[""] = vectors.mean(axis=0)  # for a language without examples
         self.embedding_model = LogisticRegression(
