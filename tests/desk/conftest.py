@@ -292,3 +292,44 @@ def add_ticket(queue: HandoffQueue, **overrides: Any) -> Any:
     }
     values.update(overrides)
     return queue.open_ticket(**values)
+
+
+# -- the browser tests (Debian's chromium driven by Playwright) ------------------------------
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+def browser_page() -> Iterator[Any]:
+    """A fresh chromium page (1280x800); a script error, dialog or external fetch fails the test."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        problems: list[str] = []
+        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
+        page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
+        # Nothing may be fetched from anywhere but the desk itself.
+        page.route(
+            "**/*",
+            lambda route: (
+                route.continue_()
+                if route.request.url.startswith("http://127.0.0.1")
+                else (problems.append(f"external fetch: {route.request.url}"), route.abort())
+            ),
+        )
+        try:
+            yield page
+        finally:
+            context.close()
+            browser.close()
+        assert problems == []

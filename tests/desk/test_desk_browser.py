@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,50 +18,12 @@ import pytest
 from desk.app import Desk
 from desk.server import ThreadedServer
 from handoff.transcript import Entry
-from tests.desk.conftest import HOSTILE, PASSWORD, UTC, FakeRasa, add_ticket
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from tests.desk.conftest import CHROMIUM, HOSTILE, PASSWORD, UTC, FakeRasa, add_ticket
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
 ]
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    """A fresh chromium page (1280x800) that fails the test on any JavaScript dialog or error."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-        page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
-        # Nothing may be fetched from anywhere but the desk itself.
-        page.route(
-            "**/*",
-            lambda route: (
-                route.continue_()
-                if route.request.url.startswith("http://127.0.0.1")
-                else (problems.append(f"external fetch: {route.request.url}"), route.abort())
-            ),
-        )
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-        assert problems == []
 
 
 def _screenshots(tmp_path: Path) -> Path:

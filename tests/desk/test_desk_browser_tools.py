@@ -13,10 +13,7 @@ import pytest
 from desk.app import Desk
 from desk.server import ThreadedServer
 from handoff.transcript import Entry
-from tests.desk.conftest import HOSTILE, PASSWORD, UTC, add_ticket
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
+from tests.desk.conftest import ARGS, CHROMIUM, HOSTILE, PASSWORD, UTC, add_ticket
 
 pytestmark = [
     pytest.mark.slow,

@@ -8,14 +8,14 @@ from typing import Any
 import pytest
 
 from desk.server import ThreadedServer
-from tests.desk.test_desk_browser import _screenshots, _sign_in, browser_page  # noqa: F401
+from tests.desk.test_desk_browser import _screenshots, _sign_in
 from tests.desk.test_desk_reports import report_server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_supervisor_sees_the_night_in_charts_in_one_click(
-    browser_page: Any,  # noqa: F811 - the fixture
+    browser_page: Any,
     report_server: ThreadedServer,  # noqa: F811 - the fixture
     tmp_path: Path,
 ) -> None:

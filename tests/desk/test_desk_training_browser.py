@@ -6,7 +6,6 @@ export then holds the first under the new intent and not the second.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,35 +15,12 @@ import yaml
 from desk.app import Desk
 from desk.export import export_training
 from desk.server import ThreadedServer
-from tests.desk.conftest import PASSWORD, add_ticket
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync"]
+from tests.desk.conftest import CHROMIUM, PASSWORD, add_ticket
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is not installed"),
 ]
-
-
-@pytest.fixture
-def browser_page() -> Iterator[Any]:
-    """A chromium page that fails the test on any JavaScript error or dialog."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        problems: list[str] = []
-        page.on("dialog", lambda d: (problems.append(f"dialog: {d.message}"), d.dismiss()))
-        page.on("pageerror", lambda e: problems.append(f"script error: {e}"))
-        try:
-            yield page
-        finally:
-            context.close()
-            browser.close()
-        assert problems == []
 
 
 def test_a_trainer_reviews_and_exports(
