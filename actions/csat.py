@@ -9,7 +9,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import parse_time, queue
+from actions.events import parse_time
+from actions.handoff import queue
 from bot.csat import CSAT_ACTION, CSAT_SLOT, open_question, rating_of
 from handoff.base import TicketNotFound
 

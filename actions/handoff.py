@@ -6,7 +6,7 @@ import logging
 import threading
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,11 +14,12 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from actions.events import latest_user_event, parse_time
+from actions.incident import link_handoff
 from actions.responses import ResponseBook, day_phrase, time_phrase
 from bot.render.received import IF_NO_DM_KEY, MOVE_DM, MOVE_KEY, MOVE_PUBLIC, as_received
 from bot.settings import WEEKDAYS, Brand, database_url, load_brand
 from handoff.bot_side import BotQueue
-from handoff.clock import parse_iso
 from handoff.departments import department_of
 from handoff.priority import need_for
 from handoff.transcript import Entry
@@ -42,18 +43,6 @@ def queue() -> BotQueue:
         if url not in _queues:
             _queues[url] = BotQueue.from_url(url, migrate=True)
         return _queues[url]
-
-
-def parse_time(raw: Any, default: datetime | None = None) -> datetime:
-    """An aware datetime from an ISO 8601 string or a UNIX timestamp."""
-    if isinstance(raw, str):
-        try:
-            return parse_iso(raw)
-        except ValueError:  # not ISO 8601, or no offset: try the fallbacks
-            pass
-    if isinstance(raw, (int, float)):
-        return datetime.fromtimestamp(raw, tz=timezone.utc)
-    return default or datetime.now(timezone.utc)
 
 
 def as_sent(text: str, visibility: str | None, context: Mapping[str, Any]) -> list[str]:
@@ -152,14 +141,6 @@ def _message_id(event: dict[str, Any]) -> dict[str, str]:
     """The metadata naming the inbound message a transcript line came from, if it has an id."""
     message_id = event.get("message_id")
     return {"message_id": str(message_id)} if message_id else {}
-
-
-def latest_user_event(tracker: Tracker) -> dict[str, Any]:
-    """The customer's latest message as a tracker event (with its ``message_id``)."""
-    for event in reversed(tracker.events):
-        if event.get("event") == "user":
-            return dict(event)
-    return {}
 
 
 def holidays_skipped(brand: Brand, start: datetime, eta: datetime) -> list[date]:
@@ -295,8 +276,6 @@ class ActionHandoff(Action):
             dispatcher.utter_message(
                 text=text, **marks, **extra, **({"ticket": ticket.id} if extra else {})
             )
-
-        from actions.incident import link_handoff  # here: actions.incident imports this module
 
         triage.update(ticket=ticket.id, reply_eta=eta.isoformat(), reasons=list(ticket.reasons))
         # An outage report that also needs a person: its ticket is linked to the incident.

@@ -20,7 +20,7 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import latest_user_event, parse_time
+from actions.events import latest_user_event, parse_time
 from actions.responses import ResponseBook, time_phrase
 from bot.settings import Brand, database_url, load_brand
 from handoff.incidents import KINDS, IncidentStore, Report, Rules, area_in

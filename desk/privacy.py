@@ -35,7 +35,6 @@ import asyncio
 import datetime as dt
 import logging
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
@@ -43,16 +42,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from bot.channels.opt_out_hashes import PRIVACY_KEY_ENV, opt_out_hash
 from bot.channels.schema import channel_opt_outs
+from desk.privacy_erase import ERASED, erase_once, erase_rows, erased_token
 from desk.privacy_export import EXPORT_SCHEMA, INCIDENT_PREFIX, export, summary
 from desk.privacy_stores import (
     Customer,
     PrivacyError,
     Stores,
-    chunks,
     find_conversations,
 )
 from handoff.clock import utc_now
@@ -78,8 +76,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: What replaces erased text that must keep its place (a transcript line, an audit detail).
-ERASED = "[erased]"
 # With an in-memory lock store the running Rasa server's lock is not ours: a turn in flight may
 # write its events after the first pass; the second pass, this much later, removes them.
 SETTLE_SECONDS = 2.0
@@ -167,8 +163,6 @@ def erase(
     Raises:
         PrivacyError: No customer, or an opted-out number and no ``$AFTERHOURS_PRIVACY_KEY``.
     """
-    from desk.privacy_erase import erase_once
-
     if not customers:
         raise PrivacyError("name at least one customer")
     _check_opt_outs(stores, customers)
@@ -264,16 +258,3 @@ def audit_export(
         "tickets": len(parts["queue"]["tickets"]),
     }
     DeskStore(stores.queue).audit(by[:64], "privacy_export", None, detail)
-
-
-def erase_rows(connection: Connection, table: Any, column: Any, values: Sequence[Any]) -> int:
-    """Deletes the rows whose ``column`` is in ``values``; how many."""
-    removed = 0
-    for batch in chunks(values):
-        removed += connection.execute(sa.delete(table).where(column.in_(batch))).rowcount or 0
-    return removed
-
-
-def erased_token() -> str:
-    """A fresh, meaningless id for an anonymised conversation (nothing links it to the customer)."""
-    return f"erased:{secrets.token_hex(8)}"

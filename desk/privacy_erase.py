@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import secrets
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from bot.channels.schema import (
     channel_replies,
 )
 from desk.models import AuditEvent, Note, TrainingExample
-from desk.privacy import ERASED, INCIDENT_PREFIX, erase_rows, erased_token
+from desk.privacy_export import INCIDENT_PREFIX
 from desk.privacy_stores import (
     EVENTS,
     Customer,
@@ -42,6 +43,22 @@ __all__ = ["erase_once"]
 _TICKETS = Ticket.__table__
 _TRANSCRIPT = TranscriptEntry.__table__
 _AUDIT = AuditEvent.__table__
+
+#: What replaces erased text that must keep its place (a transcript line, an audit detail).
+ERASED = "[erased]"
+
+
+def erase_rows(connection: Connection, table: Any, column: Any, values: Sequence[Any]) -> int:
+    """Deletes the rows whose ``column`` is in ``values``; how many."""
+    removed = 0
+    for batch in chunks(values):
+        removed += connection.execute(sa.delete(table).where(column.in_(batch))).rowcount or 0
+    return removed
+
+
+def erased_token() -> str:
+    """A fresh, meaningless id for an anonymised conversation (nothing links it to the customer)."""
+    return f"erased:{secrets.token_hex(8)}"
 
 
 def erase_once(

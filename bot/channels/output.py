@@ -21,13 +21,14 @@ import functools
 import logging
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rasa.core.channels.channel import OutputChannel
 
 from bot import metrics
 from bot.channels import deliveries
+from bot.channels.private_links import DELIVERED, REFUSED, UNKNOWN, MoveToPrivate, record_move
 from bot.channels.workers import ReplyLedger
 from bot.render.received import IF_NO_DM_KEY, MOVE_DM, MOVE_KEY, MOVE_PUBLIC, as_received
 
@@ -43,28 +44,10 @@ _LEDGER_WRITER = ThreadPoolExecutor(max_workers=2, thread_name_prefix="reply-led
 
 
 LINK_PLACEHOLDER = "{link}"
+
+
 #: What became of the private line: the platform took it, refused it, or an earlier attempt of
 #: this message handled it and its outcome is not known now (counted as not delivered).
-DELIVERED, REFUSED, UNKNOWN = "delivered", "refused", "unknown"
-
-
-@dataclass
-class MoveToPrivate:
-    """What one output sent of a move to private (for the ticket's record and the tests).
-
-    Attributes:
-        private: The private line's parts as rendered.
-        dm: ``delivered``, ``refused`` or ``unknown`` (None until the private line was tried).
-        public: The public reply's parts as sent (empty when none went out).
-        link: The private link the public reply carried, if any.
-    """
-
-    private: list[str] = field(default_factory=list)
-    dm: str | None = None
-    public: list[str] = field(default_factory=list)
-    link: str | None = None
-
-
 @dataclass(frozen=True)
 class Reply:
     """One message exactly as it is sent."""
@@ -167,8 +150,6 @@ class RenderingOutputChannel(OutputChannel):
         Called once a move to private's public reply was handled; replay records too, so its
         tickets hold what it reports as sent.
         """
-        from bot.channels.private_links import record_move
-
         ticket = kwargs.get("ticket")
         if ticket is None or not str(ticket).isdigit():
             return

@@ -25,7 +25,7 @@ import logging
 import secrets
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sqlalchemy import desc, insert, select, update
@@ -37,10 +37,13 @@ from handoff.clock import naive_is_utc
 from handoff.transcript import Entry
 
 if TYPE_CHECKING:
-    from bot.channels.output import MoveToPrivate
     from handoff.bot_side import BotQueue
 
 __all__ = [
+    "DELIVERED",
+    "REFUSED",
+    "UNKNOWN",
+    "MoveToPrivate",
     "ROUTES",
     "TOKEN_TTL",
     "Redeemed",
@@ -51,6 +54,26 @@ __all__ = [
     "record_on_ticket",
     "redeem",
 ]
+
+DELIVERED, REFUSED, UNKNOWN = "delivered", "refused", "unknown"
+
+
+@dataclass
+class MoveToPrivate:
+    """What one output sent of a move to private (for the ticket's record and the tests).
+
+    Attributes:
+        private: The private line's parts as rendered.
+        dm: ``delivered``, ``refused`` or ``unknown`` (None until the private line was tried).
+        public: The public reply's parts as sent (empty when none went out).
+        link: The private link the public reply carried, if any.
+    """
+
+    private: list[str] = field(default_factory=list)
+    dm: str | None = None
+    public: list[str] = field(default_factory=list)
+    link: str | None = None
+
 
 logger = logging.getLogger(__name__)
 UTC = dt.timezone.utc
