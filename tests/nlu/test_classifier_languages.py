@@ -14,7 +14,8 @@ from rasa.shared.nlu.constants import INTENT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from bot.nlu.classifiers import LinearIntentClassifier, share_by_language
+from bot.nlu.classifiers import LinearIntentClassifier
+from bot.nlu.transfer import share_by_language
 from tests.nlu.test_nlu_classifier import FakeEmbedding, fake_embedding, ngram_message
 
 __all__ = ["fake_embedding"]  # the fixture, imported for the tests below

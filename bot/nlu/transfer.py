@@ -1,0 +1,144 @@
+"""Carrying intents across languages in the sentence embedding (`language_coverage`).
+
+Multilingual e5 puts a sentence near its translations, but also near other sentences of its own
+language: every language sits a little apart from the others. Two things follow, and this module
+handles both for `LinearIntentClassifier`:
+
+- **Where a language sits.** Each vector has its language's mean taken away before the
+  embedding-only model sees it. A language with too few training examples for a mean of its own
+  (a language the trainer never wrote in) gets the best-covered language's mean moved by how far
+  the two languages sit apart, measured on parallel reference sentences shipped with the bot
+  (`bot/nlu/lexicons/reference.<lang>.yml`: the same sentences in every language, so what differs
+  between their means is the language, not the topic).
+- **Which examples may decide.** The model that scores the intents a language lacks is trained on
+  the pivot language (the one that covers the most intents) alone, plus every example of an intent
+  the pivot lacks. Trained on every language, it learns that Portuguese-looking vectors belong to
+  the intents that have Portuguese examples, and a Portuguese question about an intent written
+  only in English goes to one of those (validated leaving each FAQ's pt/es/it examples out of the
+  bot's data: 37% of them reached their intent with the all-language model, 58% with the pivot's).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+from sklearn.preprocessing import normalize
+
+from bot.nlu.lexicons import load_lexicon, string_list
+
+logger = logging.getLogger(__name__)
+
+# A language's mean vector is used from this many examples and this share of them: a few English
+# examples guessed as Spanish would make a mean of noise (Multilingual TOD en -> es: 65% with it).
+MIN_LANGUAGE_EXAMPLES = 20
+MIN_LANGUAGE_SHARE = 0.05
+
+
+def reference_sentences(language: str) -> list[str]:
+    """The parallel reference sentences of a language (empty if it has no file)."""
+    lexicon = load_lexicon(f"reference.{language}")
+    return string_list(lexicon.get("sentences"), f"reference.{language}.sentences")
+
+
+@lru_cache(maxsize=8)
+def _reference_means(languages: tuple[str, ...]) -> dict[str, np.ndarray]:
+    from bot.nlu import embeddings  # looked up on the module: the benchmark's cache wraps it
+
+    means = {}
+    for code in languages:
+        sentences = reference_sentences(code)
+        if sentences:
+            means[code] = embeddings.embed(sentences).mean(axis=0)
+    return means
+
+
+def language_shifts(languages: Sequence[str]) -> dict[str, np.ndarray]:
+    """Each language's mean reference vector (only languages with reference sentences).
+
+    Embedded once per process: training calls it once, the tests many times.
+    """
+    return dict(_reference_means(tuple(sorted(set(languages)))))
+
+
+def language_means(
+    vectors: np.ndarray, codes: Sequence[str], languages: Sequence[str], pivot: str
+) -> dict[str, np.ndarray]:
+    """Each language's mean training vector; `""` holds the mean of all, for any other language.
+
+    A language with too few examples gets the pivot's mean moved by the two languages' distance
+    on the reference sentences; without reference sentences for it, the mean of all.
+
+    Args:
+        vectors: The training examples' embeddings.
+        codes: Each example's language.
+        languages: The languages the bot speaks.
+        pivot: The best-covered language (`pivot_language`).
+    """
+    enough = max(MIN_LANGUAGE_EXAMPLES, MIN_LANGUAGE_SHARE * len(codes))
+    counts = Counter(codes)
+    chosen = np.array(codes)
+    means = {
+        code: vectors[chosen == code].mean(axis=0)
+        for code, count in counts.items()
+        if count >= enough
+    }
+    means[""] = vectors.mean(axis=0)
+    missing = [code for code in languages if code not in means]
+    if missing and pivot in means:
+        shifts = language_shifts([*missing, pivot])
+        for code in missing:
+            if code in shifts and pivot in shifts:
+                means[code] = means[pivot] + shifts[code] - shifts[pivot]
+                logger.info("%s: mean from %s and the reference sentences", code, pivot)
+    return means
+
+
+def centred(
+    vectors: np.ndarray, codes: Sequence[str | None], means: dict[str, np.ndarray]
+) -> np.ndarray:
+    """The vectors less their language's mean, L2-normalised again."""
+    fallback = means.get("", np.zeros(vectors.shape[1], np.float32))
+    return normalize(vectors - np.vstack([means.get(code or "", fallback) for code in codes]))
+
+
+def pivot_language(coverage: dict[str, list[str]], codes: Sequence[str]) -> str:
+    """The language that covers the most intents (then: has the most examples)."""
+    counts = Counter(codes)
+    return max(coverage, key=lambda code: (len(coverage[code]), counts[code], code))
+
+
+def pivot_rows(
+    codes: Sequence[str], labels: Sequence[str], pivot: str, known_in_pivot: Sequence[str]
+) -> np.ndarray:
+    """Which examples train the model of unknown intents: the pivot's, and all of the rest's."""
+    known = set(known_in_pivot)
+    return np.array(
+        [code == pivot or label not in known for code, label in zip(codes, labels, strict=True)]
+    )
+
+
+def share_by_language(
+    full: np.ndarray, by_embedding: np.ndarray, unknown: np.ndarray
+) -> np.ndarray:
+    """The probabilities for a message in a language some intents were never trained in.
+
+    The intents unknown in the language get the embedding-only model's probability (the n-gram
+    model never saw them there, so its low score for them means nothing); the known intents share
+    the rest in the proportions of the full model. With no intent known it is the embedding-only
+    model; with every intent known, the full model.
+
+    Args:
+        full: The full model's probabilities.
+        by_embedding: The embedding-only model's, in the same order.
+        unknown: True for each intent with too few examples in the message's language.
+    """
+    shared = full.copy()
+    shared[unknown] = by_embedding[unknown]
+    known_mass = full[~unknown].sum()
+    if known_mass > 0:
+        shared[~unknown] = full[~unknown] / known_mass * (1.0 - by_embedding[unknown].sum())
+    return shared
