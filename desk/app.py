@@ -10,7 +10,9 @@ supervisor reveals it.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import gc
 import itertools
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -106,6 +108,22 @@ async def _security_headers(request: Request, resp: BaseHTTPResponse) -> None:
         resp.headers["Cache-Control"] = "no-store"
 
 
+async def _freeze_start_up(_app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+    """Keep the start-up's objects (modules, templates, the app) out of later collections.
+
+    They live as long as the server. Left in the collector's oldest generation, every full
+    collection walks all of them again: a pause of tens of milliseconds in the middle of a
+    request every few page loads. Frozen, a full collection walks only what was made since.
+    """
+    gc.collect()
+    gc.freeze()
+
+
+async def _unfreeze(_app: Sanic, _loop: asyncio.AbstractEventLoop) -> None:
+    """Give the frozen objects back to the collector when the server stops (tests start many)."""
+    gc.unfreeze()
+
+
 def create_app(desk: Desk, name: str | None = None) -> Sanic:
     """Build the desk's Sanic app.
 
@@ -126,4 +144,6 @@ def create_app(desk: Desk, name: str | None = None) -> Sanic:
     app.register_middleware(_security_headers, "response")
     for blueprint in BLUEPRINTS:
         app.blueprint(blueprint)
+    app.register_listener(_freeze_start_up, "after_server_start")
+    app.register_listener(_unfreeze, "after_server_stop")
     return app

@@ -147,6 +147,11 @@ class Ticket(Base):
     resolved_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
     resolved_intent: Mapped[str | None] = Column(String(128), nullable=True)
     last_customer_message_at: Mapped[dt.datetime] = Column(UTCDateTime, nullable=False)
+    # The first agent line of the transcript: its time and ``metadata.agent``, for the reports.
+    # Written by the database's triggers (migration 0004) whenever an agent line is written,
+    # changed or deleted, never by the application: read them, do not set them.
+    first_reply_at: Mapped[dt.datetime | None] = Column(UTCDateTime, nullable=True)
+    first_replier: Mapped[str | None] = Column(String(128), nullable=True)
 
     transcript: Mapped[list[TranscriptEntry]] = relationship(
         "TranscriptEntry",

@@ -1,20 +1,24 @@
 """The queue's side of the supervisors' reports: response times, promises kept, agents, CSAT.
 
-Every figure is an SQL aggregate over the tickets opened in a range (index on ``created_at``), so
-a report over ten thousand tickets reads a few dozen rows. Medians and 90th percentiles are ranked
-with window functions (SQLite has no ``percentile_cont``; both databases have ``row_number``):
-the median is the mean of the middle one or two values, the 90th percentile the nearest rank.
+The counts are SQL aggregates over the tickets opened in a range (index on ``created_at``): a
+few hundred groups, however many tickets. Medians and 90th percentiles are ranked here, from one
+number per answered ticket (a sort of a few thousand floats costs less than the databases' window
+functions): the median is the mean of the middle one or two values, the 90th percentile the
+nearest rank.
 
 The time to the first human response runs from the ticket's opening (the customer's message) to
-the first agent line of its transcript. A promise is kept when that first reply came no later
-than the time the customer was promised (``reply_eta``); it is broken when it came later, or when
-the promised time has passed without a reply on a ticket still waiting. A ticket opened while the
-desk was open was promised no time (``reply_eta`` is its opening): it has no promise to keep.
+the first agent line of its transcript, which the database keeps on the ticket (``first_reply_at``,
+``first_replier``: the triggers of migration 0004). A promise is kept when that first reply came
+no later than the time the customer was promised (``reply_eta``); it is broken when it came later,
+or when the promised time has passed without a reply on a ticket still waiting. A ticket opened
+while the desk was open was promised no time (``reply_eta`` is its opening): it has no promise to
+keep.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from statistics import median
 from typing import Any
 
@@ -31,7 +35,6 @@ from handoff.models import (
     IncidentLink,
     IncidentPost,
     Ticket,
-    TranscriptEntry,
 )
 
 __all__ = ["hour_bucket", "seconds_between", "ticket_report"]
@@ -54,14 +57,15 @@ def seconds_between(later: Any, earlier: Any, dialect: str) -> ColumnElement[Any
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _ranks(rank: Any, n: Any) -> tuple[Any, Any]:
-    """SQL conditions: the rank is a middle one (the median's), the rank is p90's nearest rank.
+def _middle_and_p90(seconds: list[float]) -> tuple[float, float]:
+    """The median (mean of the middle one or two) and p90 (nearest rank) of sorted ``seconds``.
 
-    No division (integer on one database, true on the other): the middle ranks are those with
-    2 rank in {n, n + 1, n + 2} (one for an odd n, two for an even one); p90's nearest rank is
+    The middle ranks (1-based) are those with 2 rank in {n, n + 1, n + 2}; p90's nearest rank is
     ceil(0.9 n), the rank with 10 (rank - 1) < 9 n <= 10 rank.
     """
-    return (rank * 2).in_([n, n + 1, n + 2]), and_(rank * 10 >= n * 9, (rank - 1) * 10 < n * 9)
+    n = len(seconds)
+    middle = seconds[(n - 1) // 2 : n // 2 + 1]
+    return sum(middle) / len(middle), seconds[-(-9 * n // 10) - 1]
 
 
 def _branch(kind: str, key: Any | None, who: Any | None, *numbers: Any) -> Any:
@@ -84,19 +88,9 @@ def _minutes(seconds: Any) -> float | None:
 def _base(start: dt.datetime, end: dt.datetime, dialect: str) -> Any:
     """The tickets opened in the range, each with its first agent reply and who wrote it.
 
-    Both come from the ``(ticket_id, author, at)`` index, one look-up per ticket.
+    Both are columns of the ticket (``first_reply_at``, ``first_replier``), kept by the
+    database from the transcript (migration 0004): no look-up in the transcript per ticket.
     """
-    agent_lines = and_(TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent")
-    first_at = select(func.min(TranscriptEntry.at)).where(agent_lines).scalar_subquery()
-    replier = (
-        select(TranscriptEntry.meta["agent"].as_string())
-        .where(agent_lines)
-        # By time alone, like first_at (two lines of one ticket at the same microsecond do not
-        # happen): the index gives the order, no sort per ticket.
-        .order_by(TranscriptEntry.at)
-        .limit(1)
-        .scalar_subquery()
-    )
     return (
         select(
             Ticket.status,
@@ -104,8 +98,8 @@ def _base(start: dt.datetime, end: dt.datetime, dialect: str) -> Any:
             Ticket.created_at,
             Ticket.reply_eta,
             hour_bucket(Ticket.created_at, dialect).label("hour"),
-            first_at.label("first_at"),
-            replier.label("replier"),
+            Ticket.first_reply_at.label("first_at"),
+            Ticket.first_replier.label("replier"),
         )
         .where(Ticket.created_at >= start, Ticket.created_at < end)
         .cte("base")
@@ -117,9 +111,9 @@ def _statement(start: dt.datetime, end: dt.datetime, when: dt.datetime, dialect:
 
     ``base`` is referenced by two branches, so both databases compute it once. ``hours``
     counts per hour of opening and holder (a few hundred groups: the totals and the agents'
-    cases are their sums); ``times`` ranks the first responses overall and per replier in one
-    pass and gives, per replier, their median and p90 and their share of the overall ones;
-    ``csat`` averages the scores per agent.
+    cases are their sums); ``times`` gives each answered ticket's replier and seconds to the
+    first reply (one float per ticket, for the medians and p90s); ``csat`` averages the scores
+    per agent.
     """
     b = _base(start, end, dialect).c
     promised = b.reply_eta > b.created_at
@@ -138,33 +132,11 @@ def _statement(start: dt.datetime, end: dt.datetime, when: dt.datetime, dialect:
         func.sum(case((pending, 1), else_=0)),
     ).group_by(b.hour, b.claimed_by)
 
-    seconds = seconds_between(b.first_at, b.created_at, dialect)
-    ranked = (
-        select(
-            b.replier.label("key"),
-            seconds.label("seconds"),
-            func.row_number().over(partition_by=b.replier, order_by=seconds).label("rank"),
-            func.count().over(partition_by=b.replier).label("n"),
-            func.row_number().over(order_by=seconds).label("overall_rank"),
-            func.count().over().label("overall_n"),
-        )
-        .where(b.first_at.is_not(None))
-        .subquery()
-    )
-    r = ranked.c
-    middle, p90 = _ranks(r.rank, r.n)
-    overall_middle, overall_p90 = _ranks(r.overall_rank, r.overall_n)
+    # One number per answered ticket, ranked in Python: a sort of a few thousand floats costs
+    # less than the window functions' sorts (four of them on SQLite).
     times = _branch(
-        "times",
-        r.key,
-        None,
-        func.count(),
-        func.avg(case((middle, r.seconds))),
-        func.max(case((p90, r.seconds))),
-        func.sum(case((overall_middle, r.seconds))),
-        func.sum(case((overall_middle, 1), else_=0)),
-        func.max(case((overall_p90, r.seconds))),
-    ).group_by(r.key)
+        "times", b.replier, None, seconds_between(b.first_at, b.created_at, dialect)
+    ).where(b.first_at.is_not(None))
 
     scored = and_(Csat.answered_at >= start, Csat.answered_at < end)
     csat = (
@@ -194,9 +166,14 @@ def ticket_report(
         opened, answered, kept, broken), for the daily series.
     """
     start, end, when = as_utc(since, "since"), as_utc(until, "until"), as_utc(now, "now")
-    found: dict[str, list[Any]] = {"hours": [], "times": [], "csat": []}
+    found: dict[str, list[Any]] = {"hours": [], "csat": []}
+    by_replier: dict[str | None, list[float]] = {}
     with engine.connect() as connection:
-        for row in connection.execute(_statement(start, end, when, engine.dialect.name)):
+        rows = connection.execute(_statement(start, end, when, engine.dialect.name)).all()
+    for row in rows:
+        if row[0] == "times":  # thousands of these: by position, not by name
+            by_replier.setdefault(row[1], []).append(float(row[3]))
+        else:
             found[row.kind].append(row)
     # Sums of a few hundred groups (hour x holder), not of tickets.
     totals = [sum(int(getattr(row, x) or 0) for row in found["hours"]) for x in "abcdef"]
@@ -213,9 +190,8 @@ def ticket_report(
             hour[name] += int(value or 0)
         if row.who is not None:
             cases[row.who] = cases.get(row.who, 0) + int(row.a)
-    middle_n = sum(int(row.e or 0) for row in found["times"])
-    middle_sum = sum(float(row.d or 0) for row in found["times"])
-    p90s = [float(row.f) for row in found["times"] if row.f is not None]
+    overall = sorted(itertools.chain.from_iterable(by_replier.values()))
+    middle, p90 = _middle_and_p90(overall) if overall else (None, None)
     return {
         "tickets": {
             "opened": opened,
@@ -225,11 +201,11 @@ def ticket_report(
         },
         "first_response": {
             "answered": answered,
-            "median_minutes": _minutes(middle_sum / middle_n if middle_n else None),
-            "p90_minutes": _minutes(max(p90s) if p90s else None),
+            "median_minutes": _minutes(middle),
+            "p90_minutes": _minutes(p90),
         },
         "promises": _promises(kept, broken, pending),
-        "agents": _agents(found["times"], cases, found["csat"]),
+        "agents": _agents(by_replier, cases, found["csat"]),
         "csat": _csat(found["csat"]),
         "hours": dict(sorted(hours.items())),
     }
@@ -245,20 +221,26 @@ def _promises(kept: int, broken: int, pending: int) -> dict[str, Any]:
     }
 
 
-def _agents(times: list[Any], cases: dict[str, int], scores: list[Any]) -> list[dict[str, Any]]:
-    """One entry per agent who held, answered or was scored on a case (a few rows per agent)."""
-    replies = {row.key: row for row in times if row.key is not None}
+def _agents(
+    times: dict[str | None, list[float]], cases: dict[str, int], scores: list[Any]
+) -> list[dict[str, Any]]:
+    """One entry per agent who held, answered or was scored on a case.
+
+    ``times`` holds each replier's seconds to their first replies; ``scores`` the CSAT rows.
+    """
+    replies = {name: sorted(seconds) for name, seconds in times.items() if name is not None}
     scored = {row.key: row for row in scores if row.key is not None}
     found = []
     for name in sorted(set(replies) | set(cases) | set(scored)):
-        row, score = replies.get(name), scored.get(name)
+        seconds, score = replies.get(name), scored.get(name)
+        middle, p90 = _middle_and_p90(seconds) if seconds else (None, None)
         found.append(
             {
                 "agent": name,
                 "cases": cases.get(name, 0),
-                "first_replies": int(row.a) if row else 0,
-                "median_minutes": _minutes(row.b) if row else None,
-                "p90_minutes": _minutes(row.c) if row else None,
+                "first_replies": len(seconds) if seconds else 0,
+                "median_minutes": _minutes(middle),
+                "p90_minutes": _minutes(p90),
                 "csat_average": round(float(score.b), 2) if score else None,
                 "csat_count": int(score.a) if score else 0,
             }

@@ -18,8 +18,6 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import exists
-
 from handoff.models import OPEN_STATUSES, Ticket, TranscriptEntry
 
 __all__ = [
@@ -167,10 +165,10 @@ def overdue_clause(now: dt.datetime) -> Any:
     Returns:
         A SQLAlchemy condition.
     """
-    answered = exists().where(
-        TranscriptEntry.ticket_id == Ticket.id, TranscriptEntry.author == "agent"
-    )
-    return Ticket.status.in_(OPEN_STATUSES) & (Ticket.reply_eta < now) & ~answered
+    # "No agent has answered": the ticket has no first agent reply, which the database keeps
+    # on the ticket from its transcript (migration 0004) -- no look-up in the transcript per row.
+    unanswered_yet = Ticket.first_reply_at.is_(None)
+    return Ticket.status.in_(OPEN_STATUSES) & (Ticket.reply_eta < now) & unanswered_yet
 
 
 def trigger_entry(ticket: Ticket) -> TranscriptEntry | None:

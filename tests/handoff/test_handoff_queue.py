@@ -47,7 +47,7 @@ def test_migration_matches_models(db_url: str) -> None:
                 connection, opts={"version_table": VERSION_TABLE, "compare_type": True}
             )
             assert compare_metadata(context, Base.metadata) == []
-            assert context.get_current_revision() == "0003"
+            assert context.get_current_revision() == "0004"
         names = set(inspect(engine).get_table_names())
         assert {"handoff_tickets", "handoff_transcript_entries", VERSION_TABLE} <= names
     finally:
