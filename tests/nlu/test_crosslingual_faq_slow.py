@@ -126,14 +126,16 @@ def measure(
 
 @pytest.mark.slow
 def test_an_english_only_faq_is_understood_in_pt_es_it() -> None:
-    # Measured 23 of 36 (pt 8, es 7, it 8 of 12; benchmarks/results.md), against 2 of 36 before
-    # `language_coverage`. The goal is 90%: these floors only keep what was reached.
+    # Measured 31 of 36 (pt 10, es 11, it 10 of 12; benchmarks/results.md), against 2 of 36 before
+    # `language_coverage` and 23 with the all-language embedding model. The goal is 90%:
+    # these floors only keep what was reached, less one question a language for the e5 engine's
+    # rounding on other machines.
     results = measure()
     right = sum(r for r, _ in results.values())
     total = sum(n for _, n in results.values())
     for language, (r, n) in results.items():
-        assert r / n >= 0.5, f"{language}: {r} of {n}"
-    assert right / total >= 0.6, f"{right} of {total}"
+        assert r / n >= 0.75, f"{language}: {r} of {n}"
+    assert right / total >= 0.8, f"{right} of {total}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
