@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import numpy as np
@@ -45,23 +45,26 @@ def reference_sentences(language: str) -> list[str]:
 
 
 @lru_cache(maxsize=8)
-def _reference_means(languages: tuple[str, ...]) -> dict[str, np.ndarray]:
-    from bot.nlu import embeddings  # looked up on the module: the benchmark's cache wraps it
-
+def _reference_means(
+    languages: tuple[str, ...], embed: Callable[[Sequence[str]], np.ndarray]
+) -> dict[str, np.ndarray]:
     means = {}
     for code in languages:
         sentences = reference_sentences(code)
         if sentences:
-            means[code] = embeddings.embed(sentences).mean(axis=0)
+            means[code] = embed(sentences).mean(axis=0)
     return means
 
 
 def language_shifts(languages: Sequence[str]) -> dict[str, np.ndarray]:
     """Each language's mean reference vector (only languages with reference sentences).
 
-    Embedded once per process: training calls it once, the tests many times.
+    Embedded once per process and embedding function (a test's fake one never stands in for
+    e5's): training calls it once, the tests many times.
     """
-    return dict(_reference_means(tuple(sorted(set(languages)))))
+    from bot.nlu import embeddings  # looked up on the module: the benchmark's cache wraps it
+
+    return dict(_reference_means(tuple(sorted(set(languages))), embeddings.embed))
 
 
 def language_means(
