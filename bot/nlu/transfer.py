@@ -15,7 +15,8 @@ handles both for `LinearIntentClassifier`:
   the pivot lacks. Trained on every language, it learns that Portuguese-looking vectors belong to
   the intents that have Portuguese examples, and a Portuguese question about an intent written
   only in English goes to one of those (validated leaving each FAQ's pt/es/it examples out of the
-  bot's data: 37% of them reached their intent with the all-language model, 58% with the pivot's).
+  bot's data: 37% of them reached their intent with the all-language model, 58% with the pivot's
+  at the same C 10, 69% at C 30, 75% at C 100; the classifier's C for the bot is about 57).
 """
 
 from __future__ import annotations
