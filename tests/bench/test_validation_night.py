@@ -1,0 +1,89 @@
+"""The validation set keeps its shape, its promises and its distance from what it must not see.
+
+benchmarks/validation_night/ is the set to tune on (issue 12); the held-out sets measure. It is only
+worth something while it stays apart: no text of it in the training data, no conversation shared
+with a held-out set, and every expectation following the brand's calendar. No model is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.settings import load_brand
+
+REPO = Path(__file__).resolve().parents[2]
+FOLDER = REPO / "benchmarks" / "validation_night"
+HELD_OUT = (REPO / "tests" / "heldout", REPO / "tests" / "heldout_night")
+LANGUAGES = ("en", "pt", "es", "it")
+
+
+def _lines(folder: Path, language: str) -> list[dict]:  # type: ignore[type-arg]
+    text = (folder / f"{language}.jsonl").read_text(encoding="utf-8")
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def cases() -> list[dict]:  # type: ignore[type-arg]
+    return [case for language in LANGUAGES for case in _lines(FOLDER, language)]
+
+
+def _conversation(case: dict) -> tuple[str, str]:  # type: ignore[type-arg]
+    return case["channel"], case["sender"]
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"\W+", " ", text.casefold()).strip()
+
+
+def test_size_languages_and_conversations(cases):
+    assert len(cases) >= 240
+    per_language = Counter(case["expect"]["language"] for case in cases)
+    assert all(per_language[language] >= 60 for language in LANGUAGES), per_language
+    sizes = Counter(_conversation(case) for case in cases)
+    assert sum(1 for case in cases if sizes[_conversation(case)] > 1) * 4 >= len(cases)
+    assert len({case["id"] for case in cases}) == len(cases)
+
+
+def test_no_validation_text_in_the_training_data(cases):
+    examples = set()
+    for path in (REPO / "data" / "nlu").glob("*/*.yml"):
+        for item in yaml.safe_load(path.read_text(encoding="utf-8")).get("nlu", []):
+            for line in str(item.get("examples", "")).splitlines():
+                if line.strip().startswith("- "):
+                    examples.add(_normal(line.strip()[2:]))
+    copied = [case["id"] for case in cases if _normal(case["text"]) in examples]
+    assert copied == []
+
+
+def test_apart_from_the_held_out_sets(cases):
+    held_out = [case for folder in HELD_OUT for lang in LANGUAGES for case in _lines(folder, lang)]
+    assert not {_conversation(c) for c in cases} & {_conversation(c) for c in held_out}
+    assert not {_normal(c["text"]) for c in cases} & {_normal(c["text"]) for c in held_out}
+
+
+def test_promises_follow_the_brand_calendar(cases):
+    calendar = load_brand(REPO / "brand.yml").calendar()
+    first: dict[tuple[str, str], tuple[str, str]] = {}
+    for case in cases:
+        expect, at = case["expect"], datetime.fromisoformat(case["at"])
+        key = _conversation(case)
+        if key in first:
+            assert expect["decision"] == "handoff", case["id"]
+            assert (expect["reason"], expect["reply_eta"]) == first[key], case["id"]
+            continue
+        if expect["decision"] != "handoff":
+            assert expect["reply_eta"] is None, case["id"]
+            if expect["decision"] == "answer":
+                assert not calendar.is_open(at), case["id"]
+            continue
+        promised = datetime.fromisoformat(expect["reply_eta"])
+        assert promised == calendar.reply_eta(at), case["id"]
+        assert (expect["reason"] == "in_hours") <= calendar.is_open(at), case["id"]
+        first[key] = (expect["reason"], expect["reply_eta"])
