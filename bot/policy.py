@@ -105,6 +105,7 @@ def signals_from(
         "language": code or language_slot or "en",
         "personal_data": parse.get("personal_data") or [],
         "emotion": emotion.get("label"),
+        "unresolved": any(str(cue).startswith("unresolved:") for cue in emotion.get("cues") or []),
         "addressed": bool(addressing.get("addressed", True)),
         "public": bool(metadata.get("public", False)),
         "answered_topics": answered,

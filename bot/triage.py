@@ -93,6 +93,9 @@ class Signals:
     # confidence per intent (families: "faq", "thanks", ...; nlu_fallback left out).
     after_answer: bool = False
     intent_ranking: Mapping[str, float] = field(default_factory=dict)
+    # The message says what was suggested did not help ("still nothing", "sigue igual"; the
+    # emotion detector's `unresolved` cues): after an answer it is never a closer.
+    unresolved: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,7 +146,7 @@ def closing_intent(
     conversation even when no single closing intent won: the closing intents are added up and,
     when together they reach `thresholds.closer` and outweigh every other intent, the strongest
     of them is the message's intent. A question, personal data, an emotion or a long message is
-    never a closer.
+    never a closer, nor is one that says the problem is still there.
 
     Returns:
         The closing intent and the closing intents' total confidence, or None.
@@ -153,7 +156,7 @@ def closing_intent(
     text = signals.text.strip()
     if len(text) > thresholds.closer_max_length or "?" in text or signals.personal_data:
         return None
-    if signals.emotion in EMOTIONAL_LABELS:
+    if signals.emotion in EMOTIONAL_LABELS or signals.unresolved:
         return None
     closing = {name: signals.intent_ranking.get(name, 0.0) for name in rules.closers}
     total = sum(closing.values())
@@ -200,10 +203,13 @@ def decide(
 
     intent = signals.intent or "nlu_fallback"
     emotional = signals.emotion in EMOTIONAL_LABELS
+    # "did all that, still the same" right after an answer: the answer did not help, however
+    # much the words look like a thank-you, a goodbye or an "ok".
+    not_helped = signals.after_answer and signals.unresolved and intent in rules.closers
     if intent in rules.ignore:
         reason = rules.ignore[intent]
         # An "ok" carrying anger or personal data is not nothing; spam and abuse stay ignored.
-        if reason != "no_reply_needed" or not (emotional or has_personal_data):
+        if reason != "no_reply_needed" or not (emotional or has_personal_data or not_helped):
             return Triage(IGNORE, (reason,), language=language)
 
     reasons: list[str] = []
@@ -213,6 +219,8 @@ def decide(
         reasons.append(rules.handoff[intent])
     if has_personal_data:
         reasons.append("private")
+    if not_helped:
+        reasons.append("complex")
 
     topic = answer_topic(signals, rules)
     if intent in rules.answer:

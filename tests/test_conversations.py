@@ -254,6 +254,30 @@ def test_after_an_answer_a_short_closer_is_answered_briefly(
     assert len(after.replies) == 1 and after.ticket is None
 
 
+@pytest.mark.parametrize(
+    ("question", "still"),
+    [
+        (
+            "the tv box says no signal, what do I do?",
+            "restarted it and checked the cables, still the same",
+        ),
+        (
+            "a box da tv diz sem sinal, o que faço?",
+            "já reiniciei e verifiquei os cabos, continua igual",
+        ),
+    ],
+)
+def test_after_an_answer_a_problem_still_there_goes_to_a_person(
+    pipeline: Any, question: str, still: str
+) -> None:
+    # However much it reads like a goodbye or an "ok", the answer did not help.
+    sender = unique("still")
+    answered = pipeline.send(question, sender=sender, at=FRIDAY_NIGHT)
+    after = pipeline.send(still, sender=sender, at="2026-11-27T23:06:00+00:00")
+    assert answered.decision == "answer"
+    assert (after.decision, after.reason) == ("handoff", "complex")
+
+
 def test_a_public_post_that_asks_nothing_gets_no_reply(pipeline: Any) -> None:
     result = pipeline.send(
         "Aurora Telecom announces 5G rollout in the Algarve by spring @AuroraCare",

@@ -177,6 +177,23 @@ def test_a_confident_intent_is_left_alone_after_an_answer() -> None:
     assert (triage.decision, triage.reason) == ("handoff", "complex")
 
 
+@pytest.mark.parametrize("intent", ["goodbye", "thanks", "acknowledge"])
+def test_after_an_answer_a_problem_still_there_is_never_a_closer(intent: str) -> None:
+    # "did all that, still the same" reads like a goodbye or an "ok" to the classifier.
+    said = {"intent": intent, "intent_confidence": 0.7, "unresolved": True}
+    triage = decide(closer(text="did all that... still the same", **said))
+    assert (triage.decision, triage.reasons) == ("handoff", ("complex",))
+    unsure = decide(closer(unresolved=True))  # the closing intents summed would have said goodbye
+    assert (unsure.decision, unsure.reason) == ("handoff", "complex")
+
+
+def test_without_an_answer_before_a_goodbye_is_a_goodbye_whatever_it_says() -> None:
+    # No suggestion to have failed: the cue only matters right after an answer.
+    said = {"intent": "goodbye", "intent_confidence": 0.7, "unresolved": True}
+    triage = decide(closer(after_answer=False, **said))
+    assert (triage.decision, triage.topic) == ("answer", "goodbye")
+
+
 # -- new intents --------------------------------------------------------------------------------
 
 

@@ -117,6 +117,9 @@ class EmotionLexicon:
     fault: list[_CueGroup] = field(default_factory=list)
     praise: list[_CueGroup] = field(default_factory=list)
     resolved: list[_CueGroup] = field(default_factory=list)
+    # Signs that what the bot suggested did not help ("still nothing", "sigue igual"): no emotion
+    # by themselves, but a message saying so is never a closer (bot/triage.py).
+    unresolved: list[_CueGroup] = field(default_factory=list)
     laughter: list[_CueGroup] = field(default_factory=list)
     negators: frozenset[str] = frozenset()
     angry_emoji: frozenset[str] = frozenset()
@@ -160,6 +163,7 @@ class EmotionLexicon:
         lexicon.praise = _compile_groups(data.get("praise"), f"{where}.praise", True)
         lexicon.praise += _compile_groups(common.get("praise"), "emotion.common.praise", False)
         lexicon.resolved = _compile_groups(data.get("resolved"), f"{where}.resolved", True)
+        lexicon.unresolved = _compile_groups(data.get("unresolved"), f"{where}.unresolved", False)
         lexicon.laughter = _compile_groups(data.get("laughter"), f"{where}.laughter", False)
         lexicon.laughter += _compile_groups(
             common.get("laughter"), "emotion.common.laughter", False
@@ -402,6 +406,7 @@ def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexic
     if context.sarcastic:
         word_scores["anger"] += SARCASM_WEIGHT
     cues += [f"duration:{cue}" for _, cue in durations]
+    cues += [f"unresolved:{cue}" for _, cue in _matches(norm, lexicon.unresolved, frozenset())]
     cues += intensity_cues
 
     anger = word_scores["anger"] + duration + intensity

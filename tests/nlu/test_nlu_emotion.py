@@ -419,10 +419,24 @@ SARCASM = {
     "en": [
         "well done Aurora, fourth outage this month, world class 👏",
         "oh great, no internet again",
+        # a visit that never happened is a fault too
+        "congrats, second Monday off work and the engineer never turned up. top notch",
     ],
-    "pt": ["parabéns Aurora, mais uma vez sem internet, excelente serviço"],
-    "es": ["enhorabuena, otra semana sin internet, servicio maravilloso 👏"],
-    "it": ["complimenti, di nuovo senza internet, servizio eccellente 👏"],
+    "pt": [
+        "parabéns Aurora, mais uma vez sem internet, excelente serviço",
+        "bravo, o técnico não apareceu outra vez, serviço nota 10",
+        "que maravilha, a net cai todo dia e vcs são demais 🙄",
+    ],
+    "es": [
+        "enhorabuena, otra semana sin internet, servicio maravilloso 👏",
+        "felicidades, segunda vez que el técnico no vino, de lujo",
+        "qué bonito pagar para que la fibra se caiga cada tarde",
+    ],
+    "it": [
+        "complimenti, di nuovo senza internet, servizio eccellente 👏",
+        "bravi, il tecnico non si è presentato per la seconda volta 👏",
+        "che meraviglia, la linea cade ogni sera, servizio da oscar",
+    ],
 }
 SINCERE_PRAISE = {
     "en": ["brilliant, the internet is working again, thanks!", "well done, the outage is fixed"],
@@ -493,3 +507,23 @@ def test_reaching_a_place_is_not_enough_is_enough(lexicons: dict[str, EmotionLex
     assert detect_emotion("a fibra já chega a Odemira?", "pt", lexicons).label is None
     assert detect_emotion("já chega, estou farto disto", "pt", lexicons).label == "anger"
     assert detect_emotion("ok basta così, grazie e ciao", "it", lexicons).label is None
+
+
+def test_a_missed_visit_without_praise_is_a_calm_question(
+    lexicons: dict[str, EmotionLexicon],
+) -> None:
+    # The no-show faults only make praise sarcastic; on their own they are not anger.
+    assert (
+        detect_emotion("the technician didn't show up, can I book again?", "en", lexicons).label
+        is None
+    )
+    assert detect_emotion("o técnico não apareceu, posso remarcar?", "pt", lexicons).label is None
+    assert (
+        detect_emotion("el técnico no vino, ¿puedo pedir otra cita?", "es", lexicons).label is None
+    )
+    assert (
+        detect_emotion(
+            "il tecnico non è venuto, posso fissare un'altra visita?", "it", lexicons
+        ).label
+        is None
+    )
