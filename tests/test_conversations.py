@@ -243,15 +243,15 @@ def test_the_same_conversation_on_postgresql(postgres_pipeline: Any) -> None:
 def test_after_an_answer_a_short_closer_is_answered_briefly(
     pipeline: Any, question: str, closer: str
 ) -> None:
-    # The NLU alone is unsure of these closers: what the bot did last decides.
-    alone = pipeline.send(closer, sender=unique("closer-alone"), at=FRIDAY_NIGHT)
-    assert alone.decision == "handoff"
+    # Said back briefly, or left without a reply as an "ok" is: never a case for a person. (How
+    # the conversation decides when the NLU alone is unsure: tests/test_triage.py, closers.)
     sender = unique("closer")
     answered = pipeline.send(question, sender=sender, at=FRIDAY_NIGHT)
     after = pipeline.send(closer, sender=sender, at="2026-11-27T23:04:00+00:00")
     assert answered.decision == "answer"
-    assert (after.decision, after.topic) in {("answer", "thanks"), ("answer", "goodbye")}
-    assert len(after.replies) == 1 and after.ticket is None
+    closed = {("answer", "thanks"), ("answer", "goodbye"), ("ignore", "no_reply_needed")}
+    assert (after.decision, after.topic or after.reason) in closed
+    assert len(after.replies) == (after.decision == "answer") and after.ticket is None
 
 
 @pytest.mark.parametrize(
