@@ -527,3 +527,10 @@ def test_a_missed_visit_without_praise_is_a_calm_question(
         ).label
         is None
     )
+
+
+def test_the_wifi_password_gone_is_not_a_fault(lexicons: dict[str, EmotionLexicon]) -> None:
+    # An upside-down smile next to a fault is sarcasm; "the wifi password ... gone to bed" is none.
+    text = "my brother changed the wifi password again and gone out 🙃 how do I reset it?"
+    assert detect_emotion(text, "en", lexicons).label is None
+    assert detect_emotion("the wifi is gone again, brilliant 🙃", "en", lexicons).label == "anger"
