@@ -1,6 +1,6 @@
 """The validation sets keep their shape, promises and distance from what they must not see.
 
-benchmarks/validation_night/ and benchmarks/validation_hard/ are the sets to tune on (issue 12); the
+benchmarks/validation_{night,hard,mixed}/ are the sets to tune on (issue 12); the
 held-out sets measure. They are only worth something while they stay apart: no text of theirs in the
 training data, no conversation shared with a held-out set, and every expectation following the
 brand's calendar. No model is needed.
@@ -12,6 +12,7 @@ import json
 import re
 from collections import Counter
 from datetime import datetime
+from itertools import combinations
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 FOLDERS = {
     "validation_night": (REPO / "benchmarks" / "validation_night", 60),
     "validation_hard": (REPO / "benchmarks" / "validation_hard", 32),
+    "validation_mixed": (REPO / "benchmarks" / "validation_mixed", 28),
 }
 HELD_OUT = (REPO / "tests" / "heldout", REPO / "tests" / "heldout_night")
 LANGUAGES = ("en", "pt", "es", "it")
@@ -78,10 +80,11 @@ def test_no_validation_text_in_the_training_data(cases):
     assert copied == []
 
 
-def test_the_two_sets_share_nothing():
-    night, hard = ([c for lang in LANGUAGES for c in _lines(f, lang)] for f, _ in FOLDERS.values())
-    assert not {_conversation(c) for c in night} & {_conversation(c) for c in hard}
-    assert not _words(night) & _words(hard)
+def test_the_sets_share_nothing():
+    sets = [[c for lang in LANGUAGES for c in _lines(f, lang)] for f, _ in FOLDERS.values()]
+    for one, other in combinations(sets, 2):
+        assert not {_conversation(c) for c in one} & {_conversation(c) for c in other}
+        assert not _words(one) & _words(other)
 
 
 def test_apart_from_the_held_out_sets(cases):
