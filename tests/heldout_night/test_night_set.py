@@ -21,6 +21,7 @@ from stdnum.pt import nif
 
 from bot.settings import load_brand
 from tests.heldout.evaluate import failures_by_kind, kinds_report
+from tests.heldout.promises import assert_promises_follow_the_calendar
 
 HERE = Path(__file__).parent
 OLD = HERE.parent / "heldout"
@@ -109,25 +110,7 @@ def test_senders_unique_across_files_and_sets(night):
 def test_promises_follow_the_brand_calendar(night):
     calendar = load_brand(HERE.parents[1] / "brand.yml").calendar()
     for cases in night.values():
-        first: dict[tuple[str, str], tuple[str, str]] = {}
-        for case in cases:
-            expect, at = case["expect"], datetime.fromisoformat(case["at"])
-            key = conversation(case)
-            if key in first:
-                assert expect["decision"] == "handoff", case["id"]
-                assert (expect["reason"], expect["reply_eta"]) == first[key], case["id"]
-                continue
-            if expect["decision"] != "handoff":
-                assert expect["reply_eta"] is None, case["id"]
-                if expect["decision"] == "answer":
-                    assert not calendar.is_open(at), case["id"]
-                continue
-            promised = datetime.fromisoformat(expect["reply_eta"])
-            assert promised == calendar.reply_eta(at), case["id"]
-            # written in Lisbon time with the offset of that instant
-            assert promised.utcoffset() == calendar.reply_eta(at).utcoffset(), case["id"]
-            assert (expect["reason"] == "in_hours") <= calendar.is_open(at), case["id"]
-            first[key] = (expect["reason"], expect["reply_eta"])
+        assert_promises_follow_the_calendar(cases, calendar)
 
 
 def test_promises_cross_holidays_and_the_clock_change(night):
