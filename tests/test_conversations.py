@@ -233,6 +233,14 @@ def test_the_same_conversation_on_postgresql(postgres_pipeline: Any) -> None:
 # -- judgment on the messages people really write (issue 12) ---------------------------------------
 
 
+def after_an_answer(pipeline: Any, question: str, then: str) -> Any:
+    """Asks `question` on a Friday night, checks it was answered, and sends `then` just after."""
+    sender = unique("after-answer")
+    answered = pipeline.send(question, sender=sender, at=FRIDAY_NIGHT)
+    assert answered.decision == "answer"
+    return pipeline.send(then, sender=sender, at="2026-11-27T23:05:00+00:00")
+
+
 @pytest.mark.parametrize(
     ("question", "closer"),
     [
@@ -245,10 +253,7 @@ def test_after_an_answer_a_short_closer_is_answered_briefly(
 ) -> None:
     # Said back briefly, or left without a reply as an "ok" is: never a case for a person. (How
     # the conversation decides when the NLU alone is unsure: tests/test_triage.py, closers.)
-    sender = unique("closer")
-    answered = pipeline.send(question, sender=sender, at=FRIDAY_NIGHT)
-    after = pipeline.send(closer, sender=sender, at="2026-11-27T23:04:00+00:00")
-    assert answered.decision == "answer"
+    after = after_an_answer(pipeline, question, closer)
     closed = {("answer", "thanks"), ("answer", "goodbye"), ("ignore", "no_reply_needed")}
     assert (after.decision, after.topic or after.reason) in closed
     assert len(after.replies) == (after.decision == "answer") and after.ticket is None
@@ -271,10 +276,7 @@ def test_after_an_answer_a_problem_still_there_goes_to_a_person(
     pipeline: Any, question: str, still: str
 ) -> None:
     # However much it reads like a goodbye or an "ok", the answer did not help.
-    sender = unique("still")
-    answered = pipeline.send(question, sender=sender, at=FRIDAY_NIGHT)
-    after = pipeline.send(still, sender=sender, at="2026-11-27T23:06:00+00:00")
-    assert answered.decision == "answer"
+    after = after_an_answer(pipeline, question, still)
     assert (after.decision, after.reason) == ("handoff", "complex")
 
 
