@@ -1,6 +1,6 @@
 """The validation sets keep their shape, promises and distance from what they must not see.
 
-benchmarks/validation_{night,hard,mixed}/ are the sets to tune on (issue 12); the
+benchmarks/validation_{night,hard,mixed,answers}/ are the sets to tune on (issue 12); the
 held-out sets measure. They are only worth something while they stay apart: no text of theirs in the
 training data, no conversation shared with a held-out set, and every expectation following the
 brand's calendar. No model is needed.
@@ -25,6 +25,7 @@ FOLDERS = {
     "validation_night": (REPO / "benchmarks" / "validation_night", 60),
     "validation_hard": (REPO / "benchmarks" / "validation_hard", 32),
     "validation_mixed": (REPO / "benchmarks" / "validation_mixed", 28),
+    "validation_answers": (REPO / "benchmarks" / "validation_answers", 40),
 }
 HELD_OUT = (REPO / "tests" / "heldout", REPO / "tests" / "heldout_night")
 LANGUAGES = ("en", "pt", "es", "it")
