@@ -15,8 +15,9 @@ Three signals read a message as a whole rather than word by word:
   SIM" is not;
 - sarcasm: praise ("well done", "parabéns", "complimenti", a clapping emoji) next to a fault and no
   sign that it was fixed ("brilliant, third outage this week 👏") is anger;
-- laughter ("hahaha", "kkkk", "jajaja", "😂") halves the anger and distress of the words: "hahaha
-  I'm desperate, forgot the wifi password again" is a routine question told with a smile.
+- laughter ("hahaha", "kkkk", "jajaja", "😂") halves the anger and distress of the words (and the
+  duration's share of that distress): "hahaha I'm desperate, forgot the wifi password again" is a
+  routine question told with a smile.
 
 Plain logic: no Rasa import. The Rasa component wrapping it is `bot.nlu.components.EmotionDetector`.
 """
@@ -417,7 +418,10 @@ def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexic
     scores["anger"] = anger
     distress = word_scores["distress"]
     if distress > 0.0:
-        distress += duration + INTENSITY_INTO_DISTRESS * intensity
+        # Laughing at a despair word softens how long it lasted too: "socorro kkkk she used all
+        # the data in 3 days" is a routine question told with a smile.
+        softened = LAUGHTER_DAMPING if context.laughing else 1.0
+        distress += softened * duration + INTENSITY_INTO_DISTRESS * intensity
     scores["distress"] = distress
     # A threat is a statement; a calm question that names one ("can I switch to X and keep my
     # number?") is information-seeking, so its threat cues count for less.

@@ -449,7 +449,11 @@ LAUGHING = {
         "hahaha I'm desperate, forgot the wifi password again 😂 where is it?",
         "my teenager used ALL the data AGAIN!!! how do I check what's left?",
     ],
-    "pt": ["socorro kkkk esqueci a senha do wifi outra vez, onde está?"],
+    "pt": [
+        "socorro kkkk esqueci a senha do wifi outra vez, onde está?",
+        # the duration of a laughed-at despair word is softened with it
+        "socorro kkkkk o meu filho gastou os dados todos em 2 dias, como vejo o que sobra?",
+    ],
     "es": ["jajaja estoy desesperado, otra vez olvidé la clave del wifi"],
     "it": ["ahah sono disperato, ho di nuovo dimenticato la password del wifi"],
 }

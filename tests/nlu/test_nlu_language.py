@@ -244,6 +244,20 @@ def test_mentions_links_and_hashtags_are_ignored(guesser: LanguageGuesser) -> No
 
 
 @pytest.mark.parametrize(
+    ("text", "language"),
+    [
+        ("sulla fattura c'è Entidade 21312 Referência 845 022 316, posso pagare a un bancomat?", "it"),
+        ("the bill says Entidade 21312 Referência 845 022 316, can I pay at any ATM?", "en"),
+        ("tenho a entidade e a referência, onde é que pago?", "pt"),
+    ],
+)
+def test_multibanco_labels_quoted_from_a_bill_do_not_make_it_portuguese(
+    guesser: LanguageGuesser, text: str, language: str
+) -> None:
+    assert guesser.guess(text).code == language
+
+
+@pytest.mark.parametrize(
     ("text", "hint"),
     [
         ("você pode me ajudar?", "pt_BR"),
