@@ -246,7 +246,7 @@ def test_mentions_links_and_hashtags_are_ignored(guesser: LanguageGuesser) -> No
 @pytest.mark.parametrize(
     ("text", "language"),
     [
-        ("sulla fattura c'è Entidade 21312 Referência 845 022 316, posso pagare a un bancomat?", "it"),
+        ("sulla fattura c'è Entidade 21312 Referência 845 022 316, posso pagare lì?", "it"),
         ("the bill says Entidade 21312 Referência 845 022 316, can I pay at any ATM?", "en"),
         ("tenho a entidade e a referência, onde é que pago?", "pt"),
     ],
