@@ -55,6 +55,10 @@ class IntentRules:
     # What closes a conversation after an answer: said back (thanks, goodbye) or left (ok).
     closers: frozenset[str] = frozenset({"thanks", "goodbye", "acknowledge"})
     retrieval_intent: str = "faq"
+    # Handoff intents whose reason a fallback keeps when they lead the ranking: "why did you
+    # charge me twice?" unsure between account_request and an FAQ is still about the account.
+    # Neither raises the priority (a complaint's "emotional" would, on weak evidence).
+    fallback_leans: frozenset[str] = frozenset({"account_request", "request_human"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class Thresholds:
     faq: float = 0.5
     faq_ambiguity: float = 0.1
     max_answerable_length: int = 600
+    # Under a fallback, the share a leading handoff intent needs for its reason to be kept.
+    fallback_lean: float = 0.3
     # After an answer, a message this short, without a question, whose closing intents together
     # reach `closer` and outweigh every other intent, closes the conversation.
     closer: float = 0.3
@@ -166,6 +172,16 @@ def closing_intent(
     return max(closing, key=lambda name: closing[name]), total
 
 
+def _fallback_lean(signals: Signals, rules: IntentRules, thresholds: Thresholds) -> str | None:
+    """The handoff intent an unsure message leans to, if it leads and `fallback_leans` has it."""
+    if not signals.intent_ranking:
+        return None
+    leading, share = max(signals.intent_ranking.items(), key=lambda item: item[1])
+    if leading in rules.fallback_leans and share >= thresholds.fallback_lean:
+        return leading
+    return None
+
+
 def decide(
     signals: Signals,
     rules: IntentRules | None = None,
@@ -202,10 +218,17 @@ def decide(
         return Triage(IGNORE, ("no_reply_needed",), language=language)
 
     intent = signals.intent or "nlu_fallback"
+    if intent == "nlu_fallback":
+        intent = _fallback_lean(signals, rules, thresholds) or intent
     emotional = signals.emotion in EMOTIONAL_LABELS
     # "did all that, still the same" right after an answer: the answer did not help, however
-    # much the words look like a thank-you, a goodbye or an "ok".
-    not_helped = signals.after_answer and signals.unresolved and intent in rules.closers
+    # much the words look like a thank-you, a goodbye or an "ok", or like another FAQ ("restarted
+    # it, checked every cable, still nothing" after the internet answer is not the TV's FAQ).
+    not_helped = (
+        signals.after_answer
+        and signals.unresolved
+        and (intent in rules.closers or intent == rules.retrieval_intent)
+    )
     if intent in rules.ignore:
         reason = rules.ignore[intent]
         # An "ok" carrying anger or personal data is not nothing; spam and abuse stay ignored.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from bot.triage import Signals, decide
@@ -185,6 +187,37 @@ def test_after_an_answer_a_problem_still_there_is_never_a_closer(intent: str) ->
     assert (triage.decision, triage.reasons) == ("handoff", ("complex",))
     unsure = decide(closer(unresolved=True))  # the closing intents summed would have said goodbye
     assert (unsure.decision, unsure.reason) == ("handoff", "complex")
+
+
+def test_after_an_answer_a_problem_still_there_is_not_another_faq() -> None:
+    # "restarted it, checked every cable, still nothing" after the internet answer reads like
+    # the TV's FAQ to the classifier; the answer did not help.
+    said = {"text": "restarted it, checked every cable, still nothing", "unresolved": True}
+    triage = decide(signals(after_answer=True, faq_topic="faq/tv_no_signal", **said))
+    assert (triage.decision, triage.reasons) == ("handoff", ("complex",))
+    # Without an answer before, or without the cue, it is the FAQ.
+    assert decide(signals(faq_topic="faq/tv_no_signal", **said)).decision == "answer"
+    plain = signals(after_answer=True, faq_topic="faq/tv_no_signal", text="and the tv? no signal")
+    assert decide(plain).decision == "answer"
+
+
+@pytest.mark.parametrize(
+    ("ranking", "reason"),
+    [
+        ({"account_request": 0.41, "faq": 0.15}, "private"),
+        ({"request_human": 0.35, "faq": 0.3}, "human_requested"),
+        ({"complaint": 0.44, "faq": 0.2}, "complex"),  # a complaint's urgency needs certainty
+        ({"account_request": 0.25, "faq": 0.2}, "complex"),  # too weak
+        ({"faq": 0.4, "account_request": 0.35}, "complex"),  # not the leader
+        ({}, "complex"),
+    ],
+)
+def test_an_unsure_message_keeps_the_reason_of_a_leading_account_or_person_request(
+    ranking: dict[str, float], reason: str
+) -> None:
+    unsure = signals(intent="nlu_fallback", intent_confidence=0.45, intent_ranking=ranking)
+    triage = decide(replace(unsure, text="why did you charge me twice this month"))
+    assert (triage.decision, triage.reason) == ("handoff", reason)
 
 
 def test_without_an_answer_before_a_goodbye_is_a_goodbye_whatever_it_says() -> None:

@@ -54,7 +54,14 @@ from sklearn.preprocessing import normalize
 
 from bot.nlu.language import LanguageGuesser
 from bot.nlu.neighbours import IntentNeighbours
-from bot.nlu.transfer import centred, language_means, pivot_language, pivot_rows, share_by_language
+from bot.nlu.transfer import (
+    PivotModel,
+    centred,
+    language_means,
+    pivot_language,
+    pivot_rows,
+    share_by_language,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +161,10 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             "languages": None,
             # False: no similarity factor for the intents unknown in the message's language.
             "cross_language_similarity": True,
+            # With language_coverage: how many nearest pivot examples of an intent also weigh on
+            # the embedding-only model (bot/nlu/transfer.py, PivotModel); None: the linear model
+            # alone.
+            "transfer_neighbours": None,
         }
 
     def __init__(
@@ -165,7 +176,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         responses: dict[str, list[dict[str, Any]]] | None = None,
         ngram_model: LogisticRegression | None = None,
         neighbours: IntentNeighbours | None = None,
-        embedding_model: LogisticRegression | None = None,
+        embedding_model: PivotModel | LogisticRegression | None = None,
         coverage: dict[str, list[str]] | None = None,
         language_means: dict[str, np.ndarray] | None = None,
     ) -> None:
@@ -192,6 +203,11 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
                 )
         if config.get("language_coverage") is not None and not config.get("sentence_embedding"):
             raise ValueError("LinearIntentClassifier: language_coverage needs a sentence_embedding")
+        nearest = config.get("transfer_neighbours")
+        if nearest is not None and (isinstance(nearest, bool) or int(nearest) < 1):
+            raise ValueError(
+                f"LinearIntentClassifier: transfer_neighbours must be >= 1 or null, not {nearest!r}"
+            )
         self.config = config
         self._model_storage = model_storage
         self._resource = resource
@@ -308,17 +324,18 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
         self.language_means = language_means(vectors, codes, guesser.languages, pivot)
         rows = pivot_rows(codes, labels, pivot, self.coverage[pivot])
         per_intent = rows.sum() / len(set(labels))
-        self.embedding_model = LogisticRegression(
-            C=EMBEDDING_C_SCALE / per_intent, max_iter=self.config["max_iter"]
-        ).fit(
-            centred(
-                vectors[rows],
-                [c for c, r in zip(codes, rows, strict=True) if r],
-                self.language_means,
-            ),
-            [label for label, r in zip(labels, rows, strict=True) if r],
+        pivot_vectors = centred(
+            vectors[rows], [c for c, r in zip(codes, rows, strict=True) if r], self.language_means
         )
-        _fast_rows(self.embedding_model)
+        pivot_labels = [label for label, r in zip(labels, rows, strict=True) if r]
+        linear = LogisticRegression(
+            C=EMBEDDING_C_SCALE / per_intent, max_iter=self.config["max_iter"]
+        ).fit(pivot_vectors, pivot_labels)
+        _fast_rows(linear)
+        neighbours = self.config.get("transfer_neighbours")
+        self.embedding_model = PivotModel(
+            linear, pivot_vectors, pivot_labels, None if neighbours is None else int(neighbours)
+        )
 
     def _unknown_intents(self, message: Message) -> np.ndarray | None:
         """Which intents the n-gram model never learnt in the message's language (None: none)."""
@@ -485,7 +502,7 @@ class LinearIntentClassifier(GraphComponent, IntentClassifier):
             ngram_model = None
         if config.get("similarity_power") is None:
             neighbours = None
-        _fast_rows(embedding_model)
+        _fast_rows(getattr(embedding_model, "linear", embedding_model))
         coverage = meta.get("coverage") if config.get("language_coverage") is not None else None
         return cls(
             config,

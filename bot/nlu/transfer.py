@@ -17,6 +17,13 @@ handles both for `LinearIntentClassifier`:
   only in English goes to one of those (validated leaving each FAQ's pt/es/it examples out of the
   bot's data: 37% of them reached their intent with the all-language model, 58% with the pivot's
   at the same C 10, 69% at C 30, 75% at C 100; the classifier's C for the bot is about 57).
+- **The nearest examples, not only the boundary.** A linear model draws one boundary per intent;
+  a question in another language often lands just across it, yet its two nearest pivot examples
+  are still of its intent. `PivotModel` multiplies the linear model's probabilities by a softmax
+  of each intent's similarity to the message (mean of its `neighbours` nearest examples): the
+  bot's data with each FAQ's pt/es/it examples left out, first choice right 86.5% -> 90.9%;
+  Multilingual TOD es eval (zero-shot) 93.7% -> 94.1%. Chosen there: 2 neighbours, temperature
+  0.02 (3 and 0.05: 90.0% / 94.2%).
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 from sklearn.preprocessing import normalize
@@ -146,3 +154,61 @@ def share_by_language(
     if known_mass > 0:
         shared[~unknown] = full[~unknown] / known_mass * (1.0 - by_embedding[unknown].sum())
     return shared
+
+
+# The softmax temperature of the neighbours' similarities (cosines; see the module docstring).
+NEIGHBOUR_TEMPERATURE = 0.02
+
+
+class PivotModel:
+    """The embedding-only model of the intents a language lacks: linear model times neighbours.
+
+    It answers `classes_` and `predict_proba` as scikit-learn's models do, so the classifier can
+    treat it as one. Without neighbours it is the linear model alone.
+    """
+
+    def __init__(
+        self,
+        linear: Any,
+        vectors: np.ndarray | None = None,
+        labels: Sequence[str] | None = None,
+        neighbours: int | None = None,
+    ) -> None:
+        """Keeps the fitted linear model and, for the neighbours, its centred training vectors.
+
+        Args:
+            linear: A fitted classifier with `classes_` and `predict_proba`.
+            vectors: The centred vectors it was trained on (one row per example).
+            labels: Their intents.
+            neighbours: How many nearest examples of an intent count; None: no neighbours.
+        """
+        self.linear = linear
+        self.classes_ = linear.classes_
+        self.neighbours = neighbours if vectors is not None and labels is not None else None
+        self.vectors = np.asarray(vectors, np.float32) if self.neighbours else None
+        chosen = np.asarray(labels) if self.neighbours else np.array([])
+        # Row indices per class, in `classes_` order.
+        self.rows = [np.flatnonzero(chosen == label) for label in self.classes_]
+
+    def similarities(self, rows: np.ndarray) -> np.ndarray:
+        """Each intent's mean cosine to a message over its nearest examples, shape (n, classes)."""
+        assert self.vectors is not None and self.neighbours is not None
+        cosines = np.asarray(rows, np.float32) @ self.vectors.T
+        scores = np.full((len(cosines), len(self.classes_)), -1.0, np.float32)
+        for j, indices in enumerate(self.rows):
+            if len(indices) == 0:
+                continue
+            take = min(self.neighbours, len(indices))
+            nearest = np.partition(cosines[:, indices], -take, axis=1)[:, -take:]
+            scores[:, j] = nearest.mean(axis=1)
+        return scores
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        """The intents' probabilities for centred, normalised rows."""
+        probabilities = np.asarray(self.linear.predict_proba(rows))
+        if self.neighbours is None:
+            return probabilities
+        scores = self.similarities(rows)
+        weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / NEIGHBOUR_TEMPERATURE)
+        combined = probabilities * weights
+        return combined / combined.sum(axis=1, keepdims=True)

@@ -102,6 +102,27 @@ def test_coverage_and_the_embedding_model_are_persisted(
     assert plain.coverage is None and plain.embedding_model is None
 
 
+def test_the_embedding_model_weighs_the_nearest_pivot_examples(
+    tmp_path: Path, fake_embedding: FakeEmbedding
+) -> None:
+    config = {**LinearIntentClassifier.get_default_config(), **CONFIG, "transfer_neighbours": 2}
+    trained, storage = train(tmp_path, **config)
+    assert trained.embedding_model is not None and trained.embedding_model.neighbours == 2
+    context = ExecutionContext(GraphSchema({}), "test")
+    loaded = LinearIntentClassifier.load(config, storage, Resource("classifier"), context)
+    assert loaded.embedding_model is not None and loaded.embedding_model.neighbours == 2
+    row = np.ones((1, 2), np.float32)  # the fake embedding has two dimensions
+    assert loaded.embedding_model.predict_proba(row) == pytest.approx(
+        trained.embedding_model.predict_proba(row)
+    )
+
+
+@pytest.mark.parametrize("neighbours", [0, -1, True])
+def test_transfer_neighbours_must_be_positive(tmp_path: Path, neighbours: Any) -> None:
+    with pytest.raises(ValueError, match="transfer_neighbours must be >= 1 or null"):
+        train(tmp_path, transfer_neighbours=neighbours)
+
+
 def test_language_coverage_needs_the_embedding(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="language_coverage needs a sentence_embedding"):
         train(tmp_path, language_coverage=3)

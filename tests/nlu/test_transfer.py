@@ -58,3 +58,37 @@ def test_the_reference_sentences_are_parallel() -> None:
     counts = {code: len(transfer.reference_sentences(code)) for code in ("en", "pt", "es", "it")}
     assert len(set(counts.values())) == 1 and counts["en"] >= 100, counts
     assert transfer.reference_sentences("xx") == []
+
+
+class _Linear:
+    """A fitted linear model that prefers the first intent everywhere."""
+
+    classes_ = np.array(["faq/roaming", "faq/store"])
+
+    def predict_proba(self, rows: np.ndarray) -> np.ndarray:
+        return np.tile([0.6, 0.4], (len(rows), 1))
+
+
+def _unit(*values: float) -> np.ndarray:
+    vector = np.array(values, np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def test_the_nearest_examples_overrule_a_narrow_linear_preference() -> None:
+    vectors = np.vstack([_unit(1, 0, 0), _unit(1, 0.2, 0), _unit(0, 1, 0), _unit(0, 1, 0.2)])
+    labels = ["faq/roaming", "faq/roaming", "faq/store", "faq/store"]
+    model = transfer.PivotModel(_Linear(), vectors, labels, neighbours=2)
+    near_store = _unit(0.1, 1, 0.1)[None, :]
+    similarities = model.similarities(near_store)
+    assert similarities[0, 1] > similarities[0, 0]
+    probabilities = model.predict_proba(near_store)[0]
+    assert probabilities.sum() == pytest.approx(1.0)
+    assert probabilities[1] > 0.99  # the linear model alone says roaming, 0.6
+    # Each intent's score is the mean of its 2 nearest examples' cosines.
+    assert similarities[0, 1] == pytest.approx(float((vectors[2:] @ near_store[0]).mean()))
+
+
+def test_without_neighbours_it_is_the_linear_model() -> None:
+    model = transfer.PivotModel(_Linear(), np.eye(2, dtype=np.float32), ["faq/roaming"] * 2, None)
+    assert model.predict_proba(np.eye(2))[0] == pytest.approx([0.6, 0.4])
+    assert list(model.classes_) == ["faq/roaming", "faq/store"]
