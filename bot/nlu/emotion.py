@@ -59,6 +59,8 @@ DEFAULT_WEIGHT = 0.25
 ANGRY_EMOJI_WEIGHT = 0.5
 DISTRESS_EMOJI_WEIGHT = 0.15
 CALM_QUESTION_DAMPING = 0.7
+# How many words before an anger or distress cue may name someone else (`others`).
+OTHERS_WINDOW = 3
 # Praise about a fault, with no sign it was fixed, is sarcasm: anger on its own.
 SARCASM_WEIGHT = 0.6
 # Laughter halves what the anger and distress words (and angry emoji) say.
@@ -123,6 +125,9 @@ class EmotionLexicon:
     unresolved: list[_CueGroup] = field(default_factory=list)
     laughter: list[_CueGroup] = field(default_factory=list)
     negators: frozenset[str] = frozenset()
+    # Words naming someone else (the kids, the cat, a neighbour): anger or distress said of them
+    # is theirs, not the customer's ("the kids are NOT happy", "the cat is furious").
+    others: frozenset[str] = frozenset()
     angry_emoji: frozenset[str] = frozenset()
     distress_emoji: frozenset[str] = frozenset()
     acronyms: frozenset[str] = frozenset()
@@ -171,6 +176,9 @@ class EmotionLexicon:
         )
         lexicon.negators = frozenset(
             fold(word) for word in string_list(data.get("negators"), f"{where}.negators")
+        )
+        lexicon.others = frozenset(
+            fold(word) for word in string_list(data.get("others"), f"{where}.others")
         )
         lexicon.angry_emoji = frozenset(string_list(common.get("angry_emoji"), "angry_emoji"))
         lexicon.distress_emoji = frozenset(
@@ -265,20 +273,37 @@ def _negated(text: str, start: int, negators: frozenset[str]) -> bool:
     return any(word in negators for word in words)
 
 
+def _said_of_others(text: str, start: int, others: frozenset[str]) -> bool:
+    """Whether the cue's clause names someone else in the few words before it."""
+    if not others:
+        return False
+    before = text[max(0, start - 40) : start]
+    breaks = list(_CLAUSE_BREAK.finditer(before))
+    if breaks:
+        before = before[breaks[-1].end() :]
+    return any(word in others for word in _WORD.findall(before)[-OTHERS_WINDOW:])
+
+
 def _matches(
-    text: str, groups: Iterable[_CueGroup], negators: frozenset[str]
+    text: str,
+    groups: Iterable[_CueGroup],
+    negators: frozenset[str],
+    others: frozenset[str] = frozenset(),
 ) -> list[tuple[float, str]]:
     """Return the distinct cues found, as (weight, matched text).
 
     Overlapping matches count once, as the heaviest (then longest): "i'll cancel" is one cue, not
-    "i'll cancel" plus "cancel".
+    "i'll cancel" plus "cancel". A negated cue, or one said of someone in `others`, is left out.
     """
     spans: list[tuple[int, int, float]] = []
     for group in groups:
         for match in group.regex.finditer(text):
             if match.end() == match.start():
                 continue
-            if group.negatable and _negated(text, match.start(), negators):
+            if group.negatable and (
+                _negated(text, match.start(), negators)
+                or _said_of_others(text, match.start(), others)
+            ):
                 continue
             spans.append((match.start(), match.end(), group.weight))
     spans.sort(key=lambda span: (-span[2], span[0] - span[1]))
@@ -378,7 +403,9 @@ def detect_emotion(text: str, language: str, lexicons: Mapping[str, EmotionLexic
     scores: dict[str, float] = {}
     word_scores: dict[str, float] = {}
     for label in LABELS:
-        found = _matches(norm, lexicon.groups.get(label, []), lexicon.negators)
+        # Threats are the customer's whoever they name ("my wife says we're leaving you").
+        others = lexicon.others if label in ("anger", "distress") else frozenset()
+        found = _matches(norm, lexicon.groups.get(label, []), lexicon.negators, others)
         word_scores[label] = sum(weight for weight, _ in found)
         cues += [f"{label}:{cue}" for _, cue in found]
 

@@ -538,3 +538,33 @@ def test_the_wifi_password_gone_is_not_a_fault(lexicons: dict[str, EmotionLexico
     text = "my brother changed the wifi password again and gone out 🙃 how do I reset it?"
     assert detect_emotion(text, "en", lexicons).label is None
     assert detect_emotion("the wifi is gone again, brilliant 🙃", "en", lexicons).label == "anger"
+
+
+SAID_OF_OTHERS = {
+    "en": [
+        "the tv has no signal and the kids are NOT happy 😩",
+        "boxes everywhere, the cat is furious",
+    ],
+    "pt": ["a box não dá sinal e os miúdos estão furiosos"],
+    "es": ["la tele sin señal y los niños están desesperados"],
+    "it": ["la tv non va e i bambini sono furiosi"],
+}
+
+
+@pytest.mark.parametrize(("language", "text"), _cases(SAID_OF_OTHERS))
+def test_anger_or_distress_said_of_someone_else_is_not_the_customers(
+    lexicons: dict[str, EmotionLexicon], language: str, text: str
+) -> None:
+    assert detect_emotion(text, language, lexicons).label is None
+
+
+def test_the_customers_own_anger_and_a_threat_naming_others_still_count(
+    lexicons: dict[str, EmotionLexicon],
+) -> None:
+    own = detect_emotion("I'm furious, the kids have had no internet for 3 days", "en", lexicons)
+    assert own.label == "anger"
+    # Far from the cue, the kids do not take the anger away.
+    assert detect_emotion("the kids and I are absolutely furious", "en", lexicons).label == "anger"
+    # A threat is the customer's whoever is named before it.
+    threat = detect_emotion("my husband says we're switching providers", "en", lexicons)
+    assert threat.label == "churn_threat"
