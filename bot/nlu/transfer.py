@@ -38,6 +38,7 @@ import numpy as np
 from sklearn.preprocessing import normalize
 
 from bot.nlu.lexicons import load_lexicon, string_list
+from bot.nlu.neighbours import IntentNeighbours
 
 logger = logging.getLogger(__name__)
 
@@ -184,31 +185,21 @@ class PivotModel:
         """
         self.linear = linear
         self.classes_ = linear.classes_
-        self.neighbours = neighbours if vectors is not None and labels is not None else None
-        self.vectors = np.asarray(vectors, np.float32) if self.neighbours else None
-        chosen = np.asarray(labels) if self.neighbours else np.array([])
-        # Row indices per class, in `classes_` order.
-        self.rows = [np.flatnonzero(chosen == label) for label in self.classes_]
+        self.nearest: IntentNeighbours | None = None
+        if neighbours is not None and vectors is not None and labels is not None:
+            self.nearest = IntentNeighbours.fit(list(self.classes_), vectors, labels, neighbours)
 
-    def similarities(self, rows: np.ndarray) -> np.ndarray:
-        """Each intent's mean cosine to a message over its nearest examples, shape (n, classes)."""
-        assert self.vectors is not None and self.neighbours is not None
-        cosines = np.asarray(rows, np.float32) @ self.vectors.T
-        scores = np.full((len(cosines), len(self.classes_)), -1.0, np.float32)
-        for j, indices in enumerate(self.rows):
-            if len(indices) == 0:
-                continue
-            take = min(self.neighbours, len(indices))
-            nearest = np.partition(cosines[:, indices], -take, axis=1)[:, -take:]
-            scores[:, j] = nearest.mean(axis=1)
-        return scores
+    @property
+    def neighbours(self) -> int | None:
+        """How many nearest examples of an intent count (None: the linear model alone)."""
+        return None if self.nearest is None else self.nearest.neighbours
 
     def predict_proba(self, rows: np.ndarray) -> np.ndarray:
         """The intents' probabilities for centred, normalised rows."""
         probabilities = np.asarray(self.linear.predict_proba(rows))
-        if self.neighbours is None:
+        if self.nearest is None:
             return probabilities
-        scores = self.similarities(rows)
+        scores = self.nearest.similarity(rows)
         weights = np.exp((scores - scores.max(axis=1, keepdims=True)) / NEIGHBOUR_TEMPERATURE)
         combined = probabilities * weights
         return combined / combined.sum(axis=1, keepdims=True)

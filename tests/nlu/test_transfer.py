@@ -79,7 +79,8 @@ def test_the_nearest_examples_overrule_a_narrow_linear_preference() -> None:
     labels = ["faq/roaming", "faq/roaming", "faq/store", "faq/store"]
     model = transfer.PivotModel(_Linear(), vectors, labels, neighbours=2)
     near_store = _unit(0.1, 1, 0.1)[None, :]
-    similarities = model.similarities(near_store)
+    assert model.nearest is not None
+    similarities = model.nearest.similarity(near_store)
     assert similarities[0, 1] > similarities[0, 0]
     probabilities = model.predict_proba(near_store)[0]
     assert probabilities.sum() == pytest.approx(1.0)
