@@ -182,6 +182,25 @@ def _fallback_lean(signals: Signals, rules: IntentRules, thresholds: Thresholds)
     return None
 
 
+def _unsure_answer(
+    signals: Signals, intent: str, topic: str | None, rules: IntentRules, thresholds: Thresholds
+) -> bool:
+    """Whether an answerable intent is too unsure, or too long, to be answered."""
+    if signals.intent_confidence < thresholds.intent:
+        return True
+    if intent == rules.retrieval_intent and (
+        topic is None
+        or signals.faq_confidence < thresholds.faq
+        or signals.faq_confidence - signals.faq_runner_up < thresholds.faq_ambiguity
+    ):
+        # Not sure which question it is, or it asks several things at once.
+        return True
+    if intent == rules.retrieval_intent and topic and topic in signals.answered_topics:
+        # The same question again after the bot answered it: the answer did not help.
+        return True
+    return len(signals.text) > thresholds.max_answerable_length
+
+
 def decide(
     signals: Signals,
     rules: IntentRules | None = None,
@@ -247,19 +266,7 @@ def decide(
 
     topic = answer_topic(signals, rules)
     if intent in rules.answer:
-        if signals.intent_confidence < thresholds.intent:
-            reasons.append("complex")
-        if intent == rules.retrieval_intent and (
-            topic is None
-            or signals.faq_confidence < thresholds.faq
-            or signals.faq_confidence - signals.faq_runner_up < thresholds.faq_ambiguity
-        ):
-            # Not sure which question it is, or it asks several things at once.
-            reasons.append("complex")
-        if intent == rules.retrieval_intent and topic and topic in signals.answered_topics:
-            # The same question again after the bot answered it: the answer did not help.
-            reasons.append("complex")
-        if len(signals.text) > thresholds.max_answerable_length:
+        if _unsure_answer(signals, intent, topic, rules, thresholds):
             reasons.append("complex")
     elif intent not in rules.handoff and intent not in rules.ignore:
         # An intent the rules do not know: never guess.
