@@ -261,27 +261,25 @@ def _normalise(text: str) -> str:
     return _LONG_RUN.sub(r"\1\1", text)
 
 
-def _negated(text: str, start: int, negators: frozenset[str]) -> bool:
-    """Whether one of the two words before `start`, in the same clause, is a negator."""
-    if not negators:
-        return False
+def _words_before(text: str, start: int, count: int) -> list[str]:
+    """The last `count` words before `start`, within its clause (and 40 characters)."""
     before = text[max(0, start - 40) : start]
     breaks = list(_CLAUSE_BREAK.finditer(before))
     if breaks:
         before = before[breaks[-1].end() :]
-    words = _WORD.findall(before)[-2:]
-    return any(word in negators for word in words)
+    return _WORD.findall(before)[-count:]
+
+
+def _negated(text: str, start: int, negators: frozenset[str]) -> bool:
+    """Whether one of the two words before `start`, in the same clause, is a negator."""
+    return bool(negators) and any(word in negators for word in _words_before(text, start, 2))
 
 
 def _said_of_others(text: str, start: int, others: frozenset[str]) -> bool:
     """Whether the cue's clause names someone else in the few words before it."""
-    if not others:
-        return False
-    before = text[max(0, start - 40) : start]
-    breaks = list(_CLAUSE_BREAK.finditer(before))
-    if breaks:
-        before = before[breaks[-1].end() :]
-    return any(word in others for word in _WORD.findall(before)[-OTHERS_WINDOW:])
+    return bool(others) and any(
+        word in others for word in _words_before(text, start, OTHERS_WINDOW)
+    )
 
 
 def _matches(
