@@ -10,7 +10,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--dataset",
         required=True,
-        help="clinc150, banking77, hwu64; cross-lingual: xsid (en -> it), xsid-it, "
+        help="clinc150, banking77, hwu64; cross-lingual: xsid (en -> it), xsid-valid (en valid "
+        "only -> it), xsid-it, "
         "mtod (en -> es), "
         "mtod-1per, mtod-3per, mtod-5per (en + that share of the Spanish training split), "
         "mtod-es; or the path of a plain .csv/.jsonl file or folder "

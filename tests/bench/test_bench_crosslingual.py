@@ -27,6 +27,13 @@ def test_xsid_zero_shot_trains_on_english_and_tests_italian() -> None:
     assert load_dataset("xsid-it", root=ROOT).train == [Example("Piove?", "weather/find")]
 
 
+def test_xsid_valid_leaves_the_translated_english_test_out() -> None:
+    data = load_dataset("xsid-valid", root=ROOT)
+    english_test = load_dataset("xsid", root=ROOT).train[len(data.train) :]
+    assert english_test and not set(english_test) & set(data.train)
+    assert data.test == [Example("Piove?", "weather/find")]
+
+
 def test_multilingual_tod_zero_and_few_shot() -> None:
     zero = load_dataset("mtod", root=ROOT)
     assert zero.train == [
